@@ -1,0 +1,70 @@
+// Command api is the HTTP API (REST) Lambda: every route of the HttpApi
+// integrates with this one function.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/httpapi"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("api start-up failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	table := os.Getenv("TABLE_NAME")
+	if table == "" {
+		return fmt.Errorf("TABLE_NAME is required")
+	}
+	postsPerMinute := 0 // unset: groupcast.DefaultPostsPerMinute
+	if v := os.Getenv("POST_RATE_LIMIT_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("POST_RATE_LIMIT_PER_MINUTE must be a positive integer, got %q", v)
+		}
+		postsPerMinute = n
+	}
+
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	store, err := dynamostore.New(dynamodb.NewFromConfig(awsCfg), table)
+	if err != nil {
+		return err
+	}
+	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{
+		PostsPerMinute: postsPerMinute,
+	})
+	if err != nil {
+		return fmt.Errorf("build service: %w", err)
+	}
+	h, err := httpapi.New(svc, log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(h.Handle)
+	return nil
+}

@@ -1,0 +1,71 @@
+// Command connect is the WebSocket API's $connect Lambda: it records the
+// connection of the user the REQUEST authorizer verified.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/wsapi"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("connect start-up failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	table := os.Getenv("TABLE_NAME")
+	if table == "" {
+		return fmt.Errorf("TABLE_NAME is required")
+	}
+	var ttl time.Duration // unset: groupcast.DefaultConnectionTTL
+	if v := os.Getenv("CONNECTION_TTL_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("CONNECTION_TTL_SECONDS must be a positive integer, got %q", v)
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	store, err := dynamostore.New(dynamodb.NewFromConfig(awsCfg), table)
+	if err != nil {
+		return err
+	}
+	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{
+		ConnectionTTL: ttl,
+	})
+	if err != nil {
+		return fmt.Errorf("build service: %w", err)
+	}
+	h, err := wsapi.New(svc, log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(h.Connect)
+	return nil
+}

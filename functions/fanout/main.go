@@ -1,0 +1,95 @@
+// Command fanout is the DynamoDB stream consumer that pushes Groupcast events
+// to WebSocket connections and writes inbox notifications.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/fanout"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		slog.Error("fanout start-up failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	table, endpoint         string
+	concurrency, inboxLimit int
+}
+
+func readSettings() (settings, error) {
+	s := settings{table: os.Getenv("TABLE_NAME"), endpoint: os.Getenv("WEBSOCKET_MANAGEMENT_ENDPOINT")}
+	var errs []error
+	if s.table == "" {
+		errs = append(errs, errors.New("TABLE_NAME is required"))
+	}
+	if u, err := url.Parse(s.endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("WEBSOCKET_MANAGEMENT_ENDPOINT %q is not an http(s) URL", s.endpoint))
+	}
+	var err error
+	if s.concurrency, err = intEnv("FANOUT_CONCURRENCY", fanout.DefaultConcurrency); err != nil {
+		errs = append(errs, err)
+	}
+	if s.inboxLimit, err = intEnv("INBOX_FANOUT_LIMIT", fanout.DefaultInboxFanoutLimit); err != nil {
+		errs = append(errs, err)
+	}
+	return s, errors.Join(errs...)
+}
+
+func intEnv(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s=%q is not a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func run(ctx context.Context) error {
+	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	s, err := readSettings()
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	store, err := dynamostore.New(dynamodb.NewFromConfig(awsCfg), s.table)
+	if err != nil {
+		return err
+	}
+	f, err := fanout.New(store,
+		fanout.NewManagementClient(awsCfg, s.endpoint, s.concurrency),
+		log,
+		applog.NewEMF(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), nil),
+		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit},
+	)
+	if err != nil {
+		return err
+	}
+	lambda.Start(f.Handle)
+	return nil
+}

@@ -1,0 +1,238 @@
+package samcheck
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/groupcast/groupcast/pkg/cfn"
+)
+
+// repoTemplate is the repository's own template.yaml, relative to this
+// package.
+var repoTemplate = filepath.Join("..", "..", "..", "template.yaml")
+
+func loadRepoTemplate(t *testing.T) *cfn.Template {
+	t.Helper()
+	tpl, err := cfn.Load(repoTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// TestRepoTemplate is issue 2's template test: the deployable template
+// builds (every CodeUri holds a main package), every route reaches a
+// function, every reference has a target, the stream mapping is safe, and
+// every environment variable resolves to a plain value.
+func TestRepoTemplate(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	for _, params := range []map[string]string{
+		nil, // defaults: the template creates its own Cognito user pool
+		{"JwtIssuer": "https://issuer.example", "JwtAudience": "groupcast", "StageName": "prod", "EnableAccessLogs": "true"},
+	} {
+		if err := Check(tpl, Options{Parameters: params}); err != nil {
+			t.Errorf("Check with parameters %v:\n%v", params, err)
+		}
+	}
+	if err := CheckStreamMappings(tpl); err != nil {
+		t.Errorf("CheckStreamMappings:\n%v", err)
+	}
+}
+
+// TestRepoTemplateFunctions checks the functions against the table in
+// DESIGN.md: logical id, code folder and the environment each one reads.
+func TestRepoTemplateFunctions(t *testing.T) {
+	tests := []struct {
+		id, codeURI string
+		env         []string
+	}{
+		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE", "LOG_LEVEL"}},
+		{"WsAuthorizerFunction", "functions/authorizer", []string{"JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL"}},
+		{"WsConnectFunction", "functions/connect", []string{"TABLE_NAME", "CONNECTION_TTL_SECONDS", "LOG_LEVEL"}},
+		{"WsDisconnectFunction", "functions/disconnect", []string{"TABLE_NAME", "LOG_LEVEL"}},
+		{"WsMessageFunction", "functions/message", []string{"TABLE_NAME", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL"}},
+		{"FanoutFunction", "functions/fanout", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT", "LOG_LEVEL"}},
+	}
+	tpl := loadRepoTemplate(t)
+	if got := tpl.ResourceIDs("AWS::Serverless::Function"); len(got) != len(tests) {
+		t.Errorf("functions = %v, want the %d of DESIGN.md", got, len(tests))
+	}
+	ctx, err := cfn.NewContext(tpl, cfn.Options{Resources: placeholders{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			r, ok := tpl.Resources[tc.id]
+			if !ok || r.Type != "AWS::Serverless::Function" {
+				t.Fatalf("no AWS::Serverless::Function %s", tc.id)
+			}
+			props, err := ctx.Properties(tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for key, want := range map[string]any{
+				"CodeUri": tc.codeURI, "Runtime": "provided.al2023", "Handler": "bootstrap",
+				"Architectures": []any{"arm64"}, "Tracing": "Active",
+			} {
+				if !reflect.DeepEqual(props[key], want) {
+					t.Errorf("%s = %#v, want %#v", key, props[key], want)
+				}
+			}
+			if r.Metadata["BuildMethod"] != "go1.x" {
+				t.Errorf("Metadata.BuildMethod = %v, want go1.x", r.Metadata["BuildMethod"])
+			}
+			vars := props["Environment"].(map[string]any)["Variables"].(map[string]any)
+			for _, name := range tc.env {
+				if _, ok := vars[name].(string); !ok {
+					t.Errorf("Environment.Variables.%s = %#v, want a string", name, vars[name])
+				}
+			}
+		})
+	}
+}
+
+func TestRepoTemplateRoutes(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+
+	// Issue 2's REST API, one HttpApi event each.
+	wantHTTP := []string{
+		"DELETE /groups/{groupId}/members/me",
+		"GET /groups", "GET /groups/{groupId}", "GET /groups/{groupId}/members", "GET /groups/{groupId}/posts",
+		"GET /invitations", "GET /notifications",
+		"POST /groups", "POST /groups/{groupId}/invitations", "POST /groups/{groupId}/invitations/accept",
+		"POST /groups/{groupId}/invitations/decline", "POST /groups/{groupId}/members", "POST /groups/{groupId}/posts",
+		"POST /notifications/read",
+	}
+	var gotHTTP []string
+	events := props(tpl, "ApiFunction")["Events"].(map[string]any)
+	for name := range events {
+		ev := events[name].(map[string]any)
+		p := ev["Properties"].(map[string]any)
+		if ev["Type"] != "HttpApi" || !reflect.DeepEqual(p["ApiId"], map[string]any{"Ref": "HttpApi"}) {
+			t.Errorf("event %s: want an HttpApi event on HttpApi, got %v", name, ev)
+		}
+		gotHTTP = append(gotHTTP, p["Method"].(string)+" "+p["Path"].(string))
+	}
+	sort.Strings(gotHTTP)
+	if !reflect.DeepEqual(gotHTTP, wantHTTP) {
+		t.Errorf("HTTP routes:\n got  %q\n want %q", gotHTTP, wantHTTP)
+	}
+
+	// WebSocket routes: two-way ones answer through a $default route response.
+	wantWS := map[string]bool{"$connect": false, "$disconnect": false, "$default": true, "subscribe": true, "unsubscribe": true, "ping": true}
+	responses := map[string]bool{}
+	for _, id := range tpl.ResourceIDs("AWS::ApiGatewayV2::RouteResponse") {
+		for _, route := range tpl.References(props(tpl, id)["RouteId"]) {
+			responses[route] = true
+		}
+	}
+	gotWS := map[string]bool{}
+	for _, id := range tpl.ResourceIDs("AWS::ApiGatewayV2::Route") {
+		p := props(tpl, id)
+		key := p["RouteKey"].(string)
+		twoWay := p["RouteResponseSelectionExpression"] == "$default"
+		if twoWay != responses[id] {
+			t.Errorf("route %s: RouteResponseSelectionExpression set = %v but has a RouteResponse = %v", key, twoWay, responses[id])
+		}
+		gotWS[key] = twoWay
+	}
+	if !reflect.DeepEqual(gotWS, wantWS) {
+		t.Errorf("WebSocket routes (key: two-way) = %v, want %v", gotWS, wantWS)
+	}
+}
+
+func TestRepoTemplateStreamMapping(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	p := event(tpl, "FanoutFunction", "TableStream")
+	for key, want := range map[string]any{
+		"StartingPosition": "TRIM_HORIZON", "BatchSize": 100, "MaximumBatchingWindowInSeconds": 0,
+		"BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 5, "MaximumRecordAgeInSeconds": 3600,
+		"Stream": map[string]any{"Fn::GetAtt": []any{"Table", "StreamArn"}},
+	} {
+		if !reflect.DeepEqual(p[key], want) {
+			t.Errorf("%s = %#v, want %#v", key, p[key], want)
+		}
+	}
+	// The filter must be valid JSON that lets exactly the event-producing
+	// item types through.
+	filters := p["FilterCriteria"].(map[string]any)["Filters"].([]any)
+	var pattern struct {
+		DynamoDB struct {
+			NewImage struct {
+				Type struct {
+					S []string `json:"S"`
+				} `json:"type"`
+			} `json:"NewImage"`
+		} `json:"dynamodb"`
+	}
+	if len(filters) != 1 {
+		t.Fatalf("filters = %v, want one", filters)
+	}
+	if err := json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern); err != nil {
+		t.Fatalf("filter pattern: %v", err)
+	}
+	if got := strings.Join(pattern.DynamoDB.NewImage.Type.S, ","); got != "POST,GROUP,INVITATION" {
+		t.Errorf("filtered types = %s, want POST,GROUP,INVITATION", got)
+	}
+	dest := p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]
+	if refs := tpl.References(dest); !reflect.DeepEqual(refs, []string{"FanoutDeadLetterQueue"}) || tpl.Resources["FanoutDeadLetterQueue"].Type != "AWS::SQS::Queue" {
+		t.Errorf("OnFailure destination %v, want the FanoutDeadLetterQueue SQS queue", dest)
+	}
+}
+
+func TestRepoTemplateOutputs(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	tests := []struct {
+		params map[string]string
+		want   map[string]string
+	}{
+		{nil, map[string]string{
+			"HttpApiUrl":                  "https://HttpApi.execute-api.eu-west-1.amazonaws.com/dev",
+			"WebSocketUrl":                "wss://WebSocketApi.execute-api.eu-west-1.amazonaws.com/dev",
+			"WebSocketManagementEndpoint": "https://WebSocketApi.execute-api.eu-west-1.amazonaws.com/dev",
+			"TableName":                   "Table",
+			"FanoutDeadLetterQueueUrl":    "FanoutDeadLetterQueue",
+			"UserPoolId":                  "UserPool",
+			"UserPoolClientId":            "UserPoolClient",
+		}},
+		{map[string]string{"JwtIssuer": "https://issuer.example", "JwtAudience": "aud", "StageName": "prod"}, map[string]string{
+			"HttpApiUrl":                  "https://HttpApi.execute-api.eu-west-1.amazonaws.com/prod",
+			"WebSocketUrl":                "wss://WebSocketApi.execute-api.eu-west-1.amazonaws.com/prod",
+			"WebSocketManagementEndpoint": "https://WebSocketApi.execute-api.eu-west-1.amazonaws.com/prod",
+			"TableName":                   "Table",
+			"FanoutDeadLetterQueueUrl":    "FanoutDeadLetterQueue",
+		}},
+	}
+	for _, tc := range tests {
+		ctx, err := cfn.NewContext(tpl, cfn.Options{Parameters: tc.params, Pseudo: cfn.Pseudo{Region: "eu-west-1"}, Resources: placeholders{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := ctx.Outputs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for k, v := range outs {
+			got[k], _ = v.(string)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Outputs with %v:\n got  %v\n want %v", tc.params, got, tc.want)
+		}
+		// The fan-out's management endpoint is the stage's, as the local
+		// stack expects when it rewrites execute-api URLs.
+		fanout, err := ctx.Properties("FanoutFunction")
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoint := fanout["Environment"].(map[string]any)["Variables"].(map[string]any)["WEBSOCKET_MANAGEMENT_ENDPOINT"]
+		if endpoint != tc.want["WebSocketManagementEndpoint"] {
+			t.Errorf("WEBSOCKET_MANAGEMENT_ENDPOINT = %v, want %v", endpoint, tc.want["WebSocketManagementEndpoint"])
+		}
+	}
+}

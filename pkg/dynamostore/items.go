@@ -1,0 +1,295 @@
+package dynamostore
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// Values of the "type" attribute every item carries. The fan-out's stream
+// filter matches on them.
+const (
+	TypeGroup        = "GROUP"
+	TypeMember       = "MEMBER"
+	TypePost         = "POST"
+	TypeInvitation   = "INVITATION"
+	TypeNotification = "NOTIFICATION"
+	TypeRate         = "RATE"
+	TypeConnection   = "CONNECTION"
+	TypeSubscription = "SUBSCRIPTION"
+)
+
+// Key prefixes and fixed values of the key layout (DESIGN.md).
+const (
+	prefixGroup    = "GROUP#"
+	prefixMember   = "MEMBER#"
+	prefixPost     = "POST#"
+	prefixUser     = "USER#"
+	prefixInvite   = "INVITE#"
+	prefixNotif    = "NOTIF#"
+	prefixUnread   = "UNREAD#"
+	prefixRate     = "RATE#"
+	prefixPosts    = "POSTS#"
+	prefixConn     = "CONN#"
+	prefixSub      = "SUB#"
+	prefixSubs     = "SUBS#"
+	skMeta         = "META"
+	gsi1PublicFeed = "PUBLIC"
+)
+
+// sortableTime formats times inside sort keys with a fixed width, so that
+// string order is time order (RFC3339Nano drops trailing zeros and is not).
+func sortableTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
+
+// LastChange is the membership change recorded on a group item.
+type LastChange struct {
+	Kind        string    `dynamodbav:"kind"`
+	UserID      string    `dynamodbav:"userId"`
+	DisplayName string    `dynamodbav:"displayName"`
+	ChangeID    string    `dynamodbav:"changeId"`
+	At          time.Time `dynamodbav:"at"`
+}
+
+// GroupItem is a group (PK GROUP#gid, SK META).
+type GroupItem struct {
+	PK          string      `dynamodbav:"PK"`
+	SK          string      `dynamodbav:"SK"`
+	GSI1PK      string      `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK      string      `dynamodbav:"GSI1SK,omitempty"`
+	Type        string      `dynamodbav:"type"`
+	GroupID     string      `dynamodbav:"groupId"`
+	Name        string      `dynamodbav:"name"`
+	Description string      `dynamodbav:"description"`
+	Visibility  string      `dynamodbav:"visibility"`
+	OwnerID     string      `dynamodbav:"ownerId"`
+	MemberCount int         `dynamodbav:"memberCount"`
+	CreatedAt   time.Time   `dynamodbav:"createdAt"`
+	LastChange  *LastChange `dynamodbav:"lastChange,omitempty"`
+}
+
+func groupKey(groupID string) (pk, sk string) { return prefixGroup + groupID, skMeta }
+
+func newGroupItem(g groupcast.Group) GroupItem {
+	pk, sk := groupKey(g.ID)
+	it := GroupItem{
+		PK: pk, SK: sk, Type: TypeGroup,
+		GroupID: g.ID, Name: g.Name, Description: g.Description, Visibility: string(g.Visibility),
+		OwnerID: g.OwnerID, MemberCount: g.MemberCount, CreatedAt: g.CreatedAt.UTC(),
+	}
+	// Only public groups enter the PUBLIC feed partition of GSI1 (sparse).
+	if g.Visibility == groupcast.Public {
+		it.GSI1PK = gsi1PublicFeed
+		it.GSI1SK = sortableTime(g.CreatedAt) + "#" + g.ID
+	}
+	return it
+}
+
+// Group converts the item to the domain type.
+func (it GroupItem) Group() groupcast.Group {
+	return groupcast.Group{
+		ID: it.GroupID, Name: it.Name, Description: it.Description, Visibility: groupcast.Visibility(it.Visibility),
+		OwnerID: it.OwnerID, MemberCount: it.MemberCount, CreatedAt: it.CreatedAt,
+	}
+}
+
+// MemberItem is a membership (PK GROUP#gid, SK MEMBER#uid).
+type MemberItem struct {
+	PK          string    `dynamodbav:"PK"`
+	SK          string    `dynamodbav:"SK"`
+	GSI1PK      string    `dynamodbav:"GSI1PK"`
+	GSI1SK      string    `dynamodbav:"GSI1SK"`
+	Type        string    `dynamodbav:"type"`
+	GroupID     string    `dynamodbav:"groupId"`
+	UserID      string    `dynamodbav:"userId"`
+	DisplayName string    `dynamodbav:"displayName"`
+	Role        string    `dynamodbav:"role"`
+	JoinedAt    time.Time `dynamodbav:"joinedAt"`
+}
+
+func memberKey(groupID, userID string) (pk, sk string) {
+	return prefixGroup + groupID, prefixMember + userID
+}
+
+func newMemberItem(m groupcast.Member) MemberItem {
+	pk, sk := memberKey(m.GroupID, m.UserID)
+	return MemberItem{
+		PK: pk, SK: sk,
+		GSI1PK: prefixUser + m.UserID, GSI1SK: prefixGroup + sortableTime(m.JoinedAt) + "#" + m.GroupID,
+		Type: TypeMember, GroupID: m.GroupID, UserID: m.UserID, DisplayName: m.DisplayName,
+		Role: string(m.Role), JoinedAt: m.JoinedAt.UTC(),
+	}
+}
+
+// Member converts the item to the domain type.
+func (it MemberItem) Member() groupcast.Member {
+	return groupcast.Member{
+		GroupID: it.GroupID, UserID: it.UserID, DisplayName: it.DisplayName,
+		Role: groupcast.Role(it.Role), JoinedAt: it.JoinedAt,
+	}
+}
+
+// PostItem is a post (PK GROUP#gid, SK POST#postId).
+type PostItem struct {
+	PK         string    `dynamodbav:"PK"`
+	SK         string    `dynamodbav:"SK"`
+	Type       string    `dynamodbav:"type"`
+	PostID     string    `dynamodbav:"postId"`
+	GroupID    string    `dynamodbav:"groupId"`
+	AuthorID   string    `dynamodbav:"authorId"`
+	AuthorName string    `dynamodbav:"authorName"`
+	Content    string    `dynamodbav:"content"`
+	CreatedAt  time.Time `dynamodbav:"createdAt"`
+}
+
+func newPostItem(p groupcast.Post) PostItem {
+	return PostItem{
+		PK: prefixGroup + p.GroupID, SK: prefixPost + p.ID, Type: TypePost,
+		PostID: p.ID, GroupID: p.GroupID, AuthorID: p.AuthorID, AuthorName: p.AuthorName,
+		Content: p.Content, CreatedAt: p.CreatedAt.UTC(),
+	}
+}
+
+// Post converts the item to the domain type.
+func (it PostItem) Post() groupcast.Post {
+	return groupcast.Post{
+		ID: it.PostID, GroupID: it.GroupID, AuthorID: it.AuthorID, AuthorName: it.AuthorName,
+		Content: it.Content, CreatedAt: it.CreatedAt,
+	}
+}
+
+// InvitationItem is an invitation (PK USER#invitee, SK INVITE#gid).
+type InvitationItem struct {
+	PK           string     `dynamodbav:"PK"`
+	SK           string     `dynamodbav:"SK"`
+	GSI1PK       string     `dynamodbav:"GSI1PK"`
+	GSI1SK       string     `dynamodbav:"GSI1SK"`
+	Type         string     `dynamodbav:"type"`
+	InvitationID string     `dynamodbav:"invitationId"`
+	GroupID      string     `dynamodbav:"groupId"`
+	GroupName    string     `dynamodbav:"groupName"`
+	InviteeID    string     `dynamodbav:"inviteeId"`
+	InviterID    string     `dynamodbav:"inviterId"`
+	InviterName  string     `dynamodbav:"inviterName"`
+	Status       string     `dynamodbav:"status"`
+	CreatedAt    time.Time  `dynamodbav:"createdAt"`
+	AnsweredAt   *time.Time `dynamodbav:"answeredAt,omitempty"`
+}
+
+func invitationKey(inviteeID, groupID string) (pk, sk string) {
+	return prefixUser + inviteeID, prefixInvite + groupID
+}
+
+func newInvitationItem(inv groupcast.Invitation) InvitationItem {
+	pk, sk := invitationKey(inv.InviteeID, inv.GroupID)
+	it := InvitationItem{
+		PK: pk, SK: sk, GSI1PK: prefixGroup + inv.GroupID, GSI1SK: prefixInvite + inv.InviteeID,
+		Type: TypeInvitation, InvitationID: inv.ID, GroupID: inv.GroupID, GroupName: inv.GroupName,
+		InviteeID: inv.InviteeID, InviterID: inv.InviterID, InviterName: inv.InviterName,
+		Status: string(inv.Status), CreatedAt: inv.CreatedAt.UTC(),
+	}
+	if !inv.AnsweredAt.IsZero() {
+		at := inv.AnsweredAt.UTC()
+		it.AnsweredAt = &at
+	}
+	return it
+}
+
+// Invitation converts the item to the domain type.
+func (it InvitationItem) Invitation() groupcast.Invitation {
+	inv := groupcast.Invitation{
+		ID: it.InvitationID, GroupID: it.GroupID, GroupName: it.GroupName, InviteeID: it.InviteeID,
+		InviterID: it.InviterID, InviterName: it.InviterName, Status: groupcast.InvitationStatus(it.Status),
+		CreatedAt: it.CreatedAt,
+	}
+	if it.AnsweredAt != nil {
+		inv.AnsweredAt = *it.AnsweredAt
+	}
+	return inv
+}
+
+// NotificationItem is an inbox entry (PK USER#uid, SK NOTIF#<at>#<id>).
+// While unread it is also in the sparse GSI2 under UNREAD#uid.
+type NotificationItem struct {
+	PK        string         `dynamodbav:"PK"`
+	SK        string         `dynamodbav:"SK"`
+	GSI2PK    string         `dynamodbav:"GSI2PK,omitempty"`
+	GSI2SK    string         `dynamodbav:"GSI2SK,omitempty"`
+	Type      string         `dynamodbav:"type"`
+	ID        string         `dynamodbav:"id"`
+	UserID    string         `dynamodbav:"userId"`
+	EventType string         `dynamodbav:"eventType"`
+	GroupID   string         `dynamodbav:"groupId"`
+	Data      map[string]any `dynamodbav:"data"`
+	CreatedAt time.Time      `dynamodbav:"createdAt"`
+	Read      bool           `dynamodbav:"read"`
+}
+
+func newNotificationItem(n groupcast.Notification) NotificationItem {
+	it := NotificationItem{
+		PK: prefixUser + n.UserID, SK: prefixNotif + sortableTime(n.CreatedAt) + "#" + n.ID,
+		Type: TypeNotification, ID: n.ID, UserID: n.UserID, EventType: string(n.Type), GroupID: n.GroupID,
+		Data: n.Data, CreatedAt: n.CreatedAt.UTC(), Read: n.Read,
+	}
+	if it.Data == nil {
+		it.Data = map[string]any{}
+	}
+	if !n.Read {
+		it.GSI2PK, it.GSI2SK = prefixUnread+n.UserID, it.SK
+	}
+	return it
+}
+
+// Notification converts the item to the domain type.
+func (it NotificationItem) Notification() groupcast.Notification {
+	return groupcast.Notification{
+		ID: it.ID, UserID: it.UserID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID,
+		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read,
+	}
+}
+
+// ConnectionItem is a live WebSocket connection (PK CONN#cid, SK META).
+type ConnectionItem struct {
+	PK           string    `dynamodbav:"PK"`
+	SK           string    `dynamodbav:"SK"`
+	GSI1PK       string    `dynamodbav:"GSI1PK"`
+	GSI1SK       string    `dynamodbav:"GSI1SK"`
+	Type         string    `dynamodbav:"type"`
+	ConnectionID string    `dynamodbav:"connectionId"`
+	UserID       string    `dynamodbav:"userId"`
+	DisplayName  string    `dynamodbav:"displayName"`
+	ConnectedAt  time.Time `dynamodbav:"connectedAt"`
+	TTL          int64     `dynamodbav:"ttl"`
+}
+
+func connectionKey(connectionID string) (pk, sk string) { return prefixConn + connectionID, skMeta }
+
+// Connection converts the item to the domain type.
+func (it ConnectionItem) Connection() groupcast.Connection {
+	return groupcast.Connection{ID: it.ConnectionID, UserID: it.UserID, DisplayName: it.DisplayName, ConnectedAt: it.ConnectedAt}
+}
+
+// SubscriptionItem subscribes a connection to a group or to "public"
+// (PK CONN#cid, SK SUB#gid; GSI1 SUBS#gid / cid finds a group's subscribers).
+type SubscriptionItem struct {
+	PK           string `dynamodbav:"PK"`
+	SK           string `dynamodbav:"SK"`
+	GSI1PK       string `dynamodbav:"GSI1PK"`
+	GSI1SK       string `dynamodbav:"GSI1SK"`
+	Type         string `dynamodbav:"type"`
+	ConnectionID string `dynamodbav:"connectionId"`
+	UserID       string `dynamodbav:"userId"`
+	GroupID      string `dynamodbav:"groupId"`
+	TTL          int64  `dynamodbav:"ttl"`
+}
+
+func subscriptionKey(connectionID, groupID string) (pk, sk string) {
+	return prefixConn + connectionID, prefixSub + groupID
+}
+
+// rateKey names the post counter of userID for the minute starting at window.
+func rateKey(userID string, window time.Time) (pk, sk string) {
+	return prefixRate + userID, prefixPosts + strconv.FormatInt(window.Unix()/60, 10)
+}

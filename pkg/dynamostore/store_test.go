@@ -1,0 +1,317 @@
+package dynamostore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/dynamostore/dynamotest"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	store  *dynamostore.Store
+	client *dynamodb.Client
+	table  string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	client, table := dynamotest.NewTable(t)
+	s, err := dynamostore.New(client, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{store: s, client: client, table: table}
+}
+
+// raw reads an item as DynamoDB stores it, into out (one of the exported item structs).
+func (e env) raw(t *testing.T, pk, sk string, out any) bool {
+	t.Helper()
+	res, err := e.client.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(e.table),
+		Key: map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Item == nil {
+		return false
+	}
+	if err := attributevalue.UnmarshalMap(res.Item, out); err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+func (e env) createGroup(t *testing.T, id string, v groupcast.Visibility) groupcast.Group {
+	t.Helper()
+	g := groupcast.Group{ID: id, Name: "group " + id, Visibility: v, OwnerID: "owner", MemberCount: 1, CreatedAt: t0}
+	owner := groupcast.Member{GroupID: id, UserID: "owner", DisplayName: "Owner", Role: groupcast.RoleOwner, JoinedAt: t0}
+	if err := e.store.CreateGroup(context.Background(), g, owner); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestNewRejectsMissingArguments(t *testing.T) {
+	client := dynamotest.NewClient("http://127.0.0.1:1")
+	if _, err := dynamostore.New(nil, "t"); err == nil {
+		t.Error("New accepted a nil client")
+	}
+	if _, err := dynamostore.New(client, ""); err == nil {
+		t.Error("New accepted an empty table name")
+	}
+}
+
+func TestGroupItemsCarryMembershipChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	g := e.createGroup(t, "g1", groupcast.Public)
+
+	err := e.store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "owner", Role: groupcast.RoleOwner, JoinedAt: t0})
+	if groupcast.ErrorCode(err) != groupcast.CodeConflict {
+		t.Fatalf("create twice: %v, want conflict", err)
+	}
+	if _, err := e.store.GetGroup(ctx, "nope"); groupcast.ErrorCode(err) != groupcast.CodeNotFound {
+		t.Fatalf("get missing group: %v, want not_found", err)
+	}
+
+	change := groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", DisplayName: "Bob", ChangeID: "c1", At: t0.Add(time.Second)}
+	bob := groupcast.Member{GroupID: "g1", UserID: "bob", DisplayName: "Bob", Role: groupcast.RoleMember, JoinedAt: t0}
+	steps := []struct {
+		name      string
+		run       func() error
+		wantCode  groupcast.Code
+		wantCount int
+		wantKind  string
+	}{
+		{"join", func() error { return e.store.AddMember(ctx, bob, change) }, "", 2, "joined"},
+		{"join again rolls back", func() error { return e.store.AddMember(ctx, bob, change) }, groupcast.CodeConflict, 2, "joined"},
+		{"join missing group", func() error {
+			m := bob
+			m.GroupID = "nope"
+			return e.store.AddMember(ctx, m, change)
+		}, groupcast.CodeNotFound, 2, "joined"},
+		{"leave", func() error {
+			c := change
+			c.Kind, c.ChangeID = groupcast.MemberLeft, "c2"
+			return e.store.RemoveMember(ctx, "g1", "bob", c)
+		}, "", 1, "left"},
+		{"leave again", func() error { return e.store.RemoveMember(ctx, "g1", "bob", change) }, groupcast.CodeNotFound, 1, "left"},
+	}
+	for _, tt := range steps {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); groupcast.ErrorCode(err) != tt.wantCode {
+				t.Fatalf("error = %v, want code %q", err, tt.wantCode)
+			}
+			var it dynamostore.GroupItem
+			if !e.raw(t, "GROUP#g1", "META", &it) {
+				t.Fatal("group item missing")
+			}
+			if it.Type != dynamostore.TypeGroup || it.MemberCount != tt.wantCount || it.LastChange == nil || it.LastChange.Kind != tt.wantKind {
+				t.Fatalf("group item = %+v (lastChange %+v)", it, it.LastChange)
+			}
+		})
+	}
+	if e.raw(t, "GROUP#nope", "MEMBER#bob", &dynamostore.MemberItem{}) {
+		t.Fatal("membership of a missing group was written despite the failed transaction")
+	}
+}
+
+func TestAcceptInvitationIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createGroup(t, "g1", groupcast.Private)
+	inv := groupcast.Invitation{ID: "i1", GroupID: "g1", GroupName: "group g1", InviteeID: "bob", InviterID: "owner",
+		InviterName: "Owner", Status: groupcast.InvitationPending, CreatedAt: t0}
+	if err := e.store.PutInvitation(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PutInvitation(ctx, inv); groupcast.ErrorCode(err) != groupcast.CodeConflict {
+		t.Fatalf("second pending invitation: %v, want conflict", err)
+	}
+	// bob became a member by other means: accepting must fail as a whole.
+	bob := groupcast.Member{GroupID: "g1", UserID: "bob", Role: groupcast.RoleMember, JoinedAt: t0}
+	change := groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", ChangeID: "c1", At: t0}
+	if err := e.store.AddMember(ctx, bob, change); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.store.AcceptInvitation(ctx, inv, t0, bob, change)
+	if groupcast.ErrorCode(err) != groupcast.CodeConflict {
+		t.Fatalf("accept as member: %v, want conflict", err)
+	}
+	var it dynamostore.InvitationItem
+	if !e.raw(t, "USER#bob", "INVITE#g1", &it) || it.Status != "PENDING" || it.AnsweredAt != nil {
+		t.Fatalf("invitation after failed accept = %+v, want untouched PENDING", it)
+	}
+	if g, _ := e.store.GetGroup(ctx, "g1"); g.MemberCount != 2 {
+		t.Fatalf("memberCount = %d, want 2 (failed accept must not count)", g.MemberCount)
+	}
+
+	if err := e.store.RemoveMember(ctx, "g1", "bob", change); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.AcceptInvitation(ctx, inv, t0.Add(time.Minute), bob, change)
+	if err != nil || got.Status != groupcast.InvitationAccepted || !got.AnsweredAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("accept = %+v, %v", got, err)
+	}
+	if _, err := e.store.DeclineInvitation(ctx, inv, t0); groupcast.ErrorCode(err) != groupcast.CodeConflict {
+		t.Fatalf("decline after accept: %v, want conflict", err)
+	}
+	if !e.raw(t, "USER#bob", "INVITE#g1", &it) || it.Status != "ACCEPTED" || it.GSI1PK != "GROUP#g1" {
+		t.Fatalf("stored invitation = %+v", it)
+	}
+}
+
+func TestPaginationRejectsForeignCursors(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	for _, g := range []string{"a", "b"} {
+		e.createGroup(t, g, groupcast.Public)
+		for i := range 3 {
+			p := groupcast.Post{ID: fmt.Sprintf("P%d", i), GroupID: g, AuthorID: "owner", Content: "x", CreatedAt: t0}
+			if err := e.store.PutPost(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	page, err := e.store.ListPosts(ctx, "a", groupcast.PageRequest{Limit: 2}, "")
+	if err != nil || page.NextCursor == "" {
+		t.Fatalf("first page = %+v, %v", page, err)
+	}
+	if _, err := e.store.ListPosts(ctx, "b", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}, ""); groupcast.ErrorCode(err) != groupcast.CodeInvalid {
+		t.Fatalf("cursor of group a on group b: %v, want invalid", err)
+	}
+	if _, err := e.store.ListMembers(ctx, "a", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}); err != nil {
+		// Same partition, so it is accepted; the listing starts after that key.
+		t.Fatalf("cursor in its own partition: %v", err)
+	}
+	if _, err := e.store.ListNotifications(ctx, "owner", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}); groupcast.ErrorCode(err) != groupcast.CodeInvalid {
+		t.Fatalf("post cursor on notifications: %v, want invalid", err)
+	}
+}
+
+func TestFanoutLookups(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createGroup(t, "g1", groupcast.Public)
+	const members = 30
+	for i := range members - 1 {
+		m := groupcast.Member{GroupID: "g1", UserID: fmt.Sprintf("u%02d", i), Role: groupcast.RoleMember, JoinedAt: t0}
+		if err := e.store.AddMember(ctx, m, groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: m.UserID, ChangeID: m.UserID, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	if err := e.store.ForEachGroupMemberID(ctx, "g1", func(batch []string) error { ids = append(ids, batch...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != members || !slices.Contains(ids, "owner") {
+		t.Fatalf("member ids = %v, want %d including the owner", ids, members)
+	}
+
+	expires := t0.Add(7500 * time.Second)
+	for i := range 40 { // more than one BatchWriteItem call
+		c := groupcast.Connection{ID: fmt.Sprintf("c%02d", i), UserID: fmt.Sprintf("u%02d", i%2), ConnectedAt: t0}
+		if err := e.store.PutConnection(ctx, c, expires); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.PutSubscriptions(ctx, c, []string{"g1", "public"}, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var conn dynamostore.ConnectionItem
+	if !e.raw(t, "CONN#c00", "META", &conn) || conn.TTL != expires.Unix() {
+		t.Fatalf("connection item = %+v, want ttl %d", conn, expires.Unix())
+	}
+	var sub dynamostore.SubscriptionItem
+	if !e.raw(t, "CONN#c00", "SUB#g1", &sub) || sub.TTL != expires.Unix() || sub.GSI1PK != "SUBS#g1" {
+		t.Fatalf("subscription item = %+v", sub)
+	}
+	count := func(group string) int {
+		n := 0
+		err := e.store.ForEachGroupSubscriber(ctx, group, func(subs []groupcast.Subscriber) error {
+			for _, s := range subs {
+				if s.ConnectionID == "" || s.UserID == "" {
+					t.Errorf("incomplete subscriber %+v", s)
+				}
+			}
+			n += len(subs)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("g1"); n != 40 {
+		t.Fatalf("subscribers of g1 = %d, want 40", n)
+	}
+	u0, err := e.store.UserConnectionIDs(ctx, "u00")
+	if err != nil || len(u0) != 20 {
+		t.Fatalf("connections of u00 = %d, %v; want 20", len(u0), err)
+	}
+	for _, id := range u0 {
+		if err := e.store.DeleteConnection(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.DeleteConnection(ctx, "never-existed"); err != nil {
+		t.Fatalf("deleting an unknown connection: %v", err)
+	}
+	if n := count("public"); n != 20 {
+		t.Fatalf("public subscribers after deleting u00's connections = %d, want 20", n)
+	}
+	if ids, _ := e.store.UserConnectionIDs(ctx, "u00"); len(ids) != 0 {
+		t.Fatalf("u00 still has connections %v", ids)
+	}
+}
+
+func TestPutNotificationsIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	var ns []groupcast.Notification
+	for i := range 60 { // three BatchWriteItem calls
+		ns = append(ns, groupcast.Notification{ID: fmt.Sprintf("e%02d", i), UserID: "bob", Type: groupcast.EventInvitationReceived,
+			GroupID: "g1", Data: map[string]any{"n": i}, CreatedAt: t0.Add(time.Duration(i) * time.Second)})
+	}
+	for range 2 { // a redelivered stream batch writes the same entries again
+		if err := e.store.PutNotifications(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unread, err := e.store.CountUnread(ctx, "bob")
+	if err != nil || unread != 60 {
+		t.Fatalf("unread = %d, %v; want 60", unread, err)
+	}
+	page, err := e.store.ListNotifications(ctx, "bob", groupcast.PageRequest{Limit: 100})
+	if err != nil || len(page.Items) != 60 || page.Items[0].ID != "e59" {
+		t.Fatalf("inbox = %d items (first %+v), %v", len(page.Items), page.Items[0], err)
+	}
+	if got := page.Items[0].Data["n"]; got != float64(59) {
+		t.Fatalf("data n = %#v, want 59", got)
+	}
+	if err := e.store.MarkRead(ctx, "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	var it dynamostore.NotificationItem
+	if !e.raw(t, "USER#bob", "NOTIF#2026-11-29T10:00:59.000000000Z#e59", &it) {
+		t.Fatal("notification item missing")
+	}
+	if !it.Read || it.GSI2PK != "" || it.GSI2SK != "" {
+		t.Fatalf("read notification = %+v, want read without GSI2 keys", it)
+	}
+}

@@ -1,0 +1,211 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+)
+
+// Poster pushes one message to one WebSocket connection. The SDK's
+// *apigatewaymanagementapi.Client implements it.
+type Poster interface {
+	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+}
+
+// NewManagementClient returns the @connections client the fan-out shares
+// across invocations: one HTTP client whose idle pool holds a keep-alive
+// connection per worker (the SDK default keeps 10 per host, which would make
+// the other workers redial on every call), and no SDK-level retries because
+// deliverOne owns the retry policy (two stacked retryers multiply attempts).
+func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apigatewaymanagementapi.Client {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = concurrency * 2
+		t.MaxIdleConnsPerHost = concurrency
+	})
+	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.HTTPClient = httpClient
+		o.Retryer = aws.NopRetryer{}
+	})
+}
+
+// RetryPolicy bounds the attempts of one delivery.
+type RetryPolicy struct {
+	// MaxAttempts counts the first try. Default 4: a 429 (throttle or the
+	// client's buffer full) or a 5xx at @connections usually clears within
+	// a few hundred ms; if three retries don't do it, the record goes back
+	// to Lambda, which retries it with its own backoff and finally sends it
+	// to the dead-letter queue.
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape exponential backoff with full jitter
+	// (sleep uniformly in [0, min(MaxDelay, BaseDelay*2^retry))): full
+	// jitter spreads thousands of concurrent retries out instead of
+	// hitting the throttle again in lock-step. Defaults 50 ms and 1 s keep
+	// the expected extra wait of a failing delivery under half a second.
+	BaseDelay, MaxDelay time.Duration
+	// CallTimeout caps one PostToConnection. Default 2 s: a healthy call
+	// takes tens of ms in-region, so 2 s only cuts off hung calls, and four
+	// attempts still fit easily within the function timeout.
+	CallTimeout time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 4
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 50 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = time.Second
+	}
+	if p.CallTimeout <= 0 {
+		p.CallTimeout = 2 * time.Second
+	}
+	return p
+}
+
+// backoff returns the full-jitter sleep before retry number retry (0-based).
+func (p RetryPolicy) backoff(retry int) time.Duration {
+	ceiling := p.MaxDelay
+	if retry < 30 { // beyond that the shift overflows; MaxDelay applies anyway
+		if d := p.BaseDelay << retry; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return rand.N(ceiling + 1)
+}
+
+type outcome int
+
+const (
+	delivered outcome = iota
+	gone
+	failed
+)
+
+// deliveryStats counts the outcomes of one record's deliveries.
+type deliveryStats struct {
+	delivered, gone, failed atomic.Int64
+}
+
+func (s *deliveryStats) add(o outcome) {
+	switch o {
+	case delivered:
+		s.delivered.Add(1)
+	case gone:
+		s.gone.Add(1)
+	default:
+		s.failed.Add(1)
+	}
+}
+
+// push delivers payload to every connection id that produce sends, using
+// f.cfg.Concurrency workers. produce runs in the caller's goroutine, so a
+// paginated lookup feeds the workers page by page while they post. send
+// returns false once ctx is done; produce should then stop.
+func (f *Fanout) push(ctx context.Context, payload []byte, produce func(send func(connectionID string) bool) error) (*deliveryStats, error) {
+	stats := &deliveryStats{}
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range f.cfg.Concurrency {
+		wg.Go(func() {
+			for id := range jobs {
+				stats.add(f.deliverOne(ctx, id, payload))
+			}
+		})
+	}
+	send := func(id string) bool {
+		select {
+		case jobs <- id:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	err := produce(send)
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return stats, err
+}
+
+// deliverOne posts to one connection with retries. A 410 deletes the
+// connection (and its subscriptions) so later fan-outs skip it.
+func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []byte) outcome {
+	policy := f.cfg.Retry
+	for attempt := 1; ; attempt++ {
+		callCtx, cancel := context.WithTimeout(ctx, policy.CallTimeout)
+		_, err := f.poster.PostToConnection(callCtx, &apigatewaymanagementapi.PostToConnectionInput{
+			ConnectionId: aws.String(connectionID),
+			Data:         payload,
+		})
+		cancel()
+		switch {
+		case err == nil:
+			return delivered
+		case isGone(err):
+			// A failed delete is only logged: the connection's TTL and
+			// $disconnect clean up too, and failing the record would
+			// re-push to every other subscriber.
+			if derr := f.store.DeleteConnection(ctx, connectionID); derr != nil {
+				f.log.WarnContext(ctx, "delete gone connection", "connectionId", connectionID, "error", derr)
+			}
+			return gone
+		case !retryable(err) || attempt >= policy.MaxAttempts || ctx.Err() != nil:
+			f.log.WarnContext(ctx, "delivery failed", "connectionId", connectionID, "attempts", attempt, "error", err)
+			return failed
+		}
+		t := time.NewTimer(policy.backoff(attempt - 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.log.WarnContext(ctx, "delivery abandoned at deadline", "connectionId", connectionID, "attempts", attempt, "error", err)
+			return failed
+		case <-t.C:
+		}
+	}
+}
+
+func isGone(err error) bool {
+	var g *types.GoneException
+	if errors.As(err, &g) {
+		return true
+	}
+	return httpStatus(err) == http.StatusGone
+}
+
+// httpStatus returns the HTTP status of an SDK response error, 0 if none.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// retryable reports throttling (429), server errors (5xx), timeouts and
+// network failures. 4xx such as 403 or 413 would fail the same way again.
+func retryable(err error) bool {
+	var limit *types.LimitExceededException
+	if errors.As(err, &limit) {
+		return true
+	}
+	if code := httpStatus(err); code != 0 {
+		return code == http.StatusTooManyRequests || code >= 500
+	}
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr)
+}

@@ -1,0 +1,268 @@
+// Package fanout turns DynamoDB stream records into Groupcast events, pushes
+// them to the subscribed WebSocket connections through the API Gateway
+// @connections API and writes the inbox notifications of offline users.
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// Store is what the fan-out reads and writes; pkg/dynamostore implements it.
+type Store interface {
+	// ForEachGroupSubscriber calls fn with each page of the connections
+	// subscribed to groupID ("public" for the new-public-groups feed).
+	ForEachGroupSubscriber(ctx context.Context, groupID string, fn func([]groupcast.Subscriber) error) error
+	UserConnectionIDs(ctx context.Context, userID string) ([]string, error)
+	// DeleteConnection removes a connection and its subscriptions.
+	DeleteConnection(ctx context.Context, connectionID string) error
+	ForEachGroupMemberID(ctx context.Context, groupID string, fn func([]string) error) error
+	GetGroup(ctx context.Context, groupID string) (groupcast.Group, error)
+	PutNotifications(ctx context.Context, ns []groupcast.Notification) error
+}
+
+const (
+	// DefaultConcurrency is the number of PostToConnection calls in flight
+	// per record. A call takes ~10-30 ms in-region, so 64 workers push
+	// roughly 2,000-6,000 messages a second: 10,000 connections in a few
+	// seconds, while staying well under the account-wide @connections
+	// throttle (10,000 RPS shared with the HTTP API and with other shards'
+	// fan-outs). 64 keep-alive connections fit easily in a 512 MB function.
+	DefaultConcurrency = 64
+	// MaxConcurrency caps the setting: more workers than this would only
+	// hit the account throttle (429s) sooner.
+	MaxConcurrency = 1024
+	// DefaultInboxFanoutLimit bounds the write cost of one post: inbox items
+	// are written for every member only while the group has at most this
+	// many members (1,000 writes ≈ 40 BatchWriteItem calls). Members of
+	// bigger groups get live pushes and read the group's posts instead.
+	DefaultInboxFanoutLimit = 1000
+	// deadlineMargin is kept free before the Lambda deadline so the handler
+	// can still return its partial batch response instead of timing out
+	// (a timeout would retry the whole batch).
+	deadlineMargin = 2 * time.Second
+)
+
+// Config configures a Fanout. Zero values take the defaults above.
+type Config struct {
+	Concurrency      int
+	InboxFanoutLimit int
+	Retry            RetryPolicy
+	// Now is the clock used for the fan-out lag metric; nil means time.Now.
+	Now func() time.Time
+}
+
+// Fanout is the stream handler. Build it once per execution environment.
+type Fanout struct {
+	store   Store
+	poster  Poster
+	log     *slog.Logger
+	metrics *applog.EMF
+	cfg     Config
+}
+
+// New validates cfg and returns a Fanout.
+func New(store Store, poster Poster, log *slog.Logger, metrics *applog.EMF, cfg Config) (*Fanout, error) {
+	if store == nil || poster == nil || log == nil || metrics == nil {
+		return nil, errors.New("fanout: store, poster, logger and metrics are required")
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("fanout: concurrency %d is outside 1..%d", cfg.Concurrency, MaxConcurrency)
+	}
+	if cfg.InboxFanoutLimit == 0 {
+		cfg.InboxFanoutLimit = DefaultInboxFanoutLimit
+	}
+	if cfg.InboxFanoutLimit < 0 {
+		return nil, fmt.Errorf("fanout: inbox fan-out limit %d is negative", cfg.InboxFanoutLimit)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Retry = cfg.Retry.withDefaults()
+	return &Fanout{store: store, poster: poster, log: log, metrics: metrics, cfg: cfg}, nil
+}
+
+// envelope is the JSON message pushed to clients.
+type envelope struct {
+	ID      string              `json:"id"`
+	Type    groupcast.EventType `json:"type"`
+	GroupID string              `json:"groupId"`
+	At      string              `json:"at"`
+	Data    map[string]any      `json:"data"`
+}
+
+func encodeEnvelope(e groupcast.Event) ([]byte, error) {
+	return json.Marshal(envelope{ID: e.ID, Type: e.Type, GroupID: e.GroupID, At: e.At.UTC().Format(time.RFC3339Nano), Data: e.Data})
+}
+
+// invocationStats sums one invocation's outcomes for the metrics line.
+type invocationStats struct {
+	delivered, gone, failed int64
+	maxLag                  time.Duration
+	posts                   int
+}
+
+// Handle processes the batch in order. When a record fails, it and every
+// later record are reported in BatchItemFailures: Lambda resumes from the
+// lowest reported sequence number, so later records are retried anyway and
+// processing them now would only deliver them out of order. The handler
+// never returns an error, so one bad record never fails the whole batch.
+func (f *Fanout) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
+		defer cancel()
+	}
+	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
+	var stats invocationStats
+	for i, rec := range ev.Records {
+		if err := f.processRecord(ctx, rec, &stats); err != nil {
+			f.log.ErrorContext(ctx, "record failed; reporting it and the rest of the batch",
+				"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "reported", len(ev.Records)-i, "error", err)
+			for _, r := range ev.Records[i:] {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
+			}
+			break
+		}
+	}
+	f.emitMetrics(ctx, stats)
+	f.log.InfoContext(ctx, "batch done", "records", len(ev.Records), "failedRecords", len(resp.BatchItemFailures),
+		"delivered", stats.delivered, "gone", stats.gone, "failed", stats.failed)
+	return resp, nil
+}
+
+func (f *Fanout) emitMetrics(ctx context.Context, s invocationStats) {
+	metrics := []applog.Metric{
+		{Name: "Delivered", Unit: applog.Count, Value: float64(s.delivered)},
+		{Name: "Gone", Unit: applog.Count, Value: float64(s.gone)},
+		{Name: "Failed", Unit: applog.Count, Value: float64(s.failed)},
+	}
+	if s.posts > 0 {
+		// The worst post of the batch: alarms care about the slowest one.
+		metrics = append(metrics, applog.Metric{Name: "FanoutLagMs", Unit: applog.Milliseconds, Value: float64(s.maxLag.Milliseconds())})
+	}
+	if err := f.metrics.Emit(metrics...); err != nil {
+		f.log.WarnContext(ctx, "emit metrics", "error", err)
+	}
+}
+
+// processRecord maps one record to its event, pushes it and writes the
+// inbox items, concurrently: the push must not wait for inbox writes.
+func (f *Fanout) processRecord(ctx context.Context, rec events.DynamoDBEventRecord, stats *invocationStats) error {
+	p, ok, err := planFor(rec)
+	if err != nil {
+		return fmt.Errorf("map record: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	payload, err := encodeEnvelope(p.event)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", p.event.ID, err)
+	}
+
+	var inboxErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { inboxErr = f.writeInbox(ctx, p) })
+	ds, pushErr := f.push(ctx, payload, func(send func(string) bool) error { return f.produceTargets(ctx, p.audience, send) })
+	wg.Wait()
+
+	stats.delivered += ds.delivered.Load()
+	stats.gone += ds.gone.Load()
+	stats.failed += ds.failed.Load()
+	if p.event.Type == groupcast.EventPostCreated {
+		stats.posts++
+		stats.maxLag = max(stats.maxLag, f.cfg.Now().Sub(p.event.At))
+	}
+	f.log.DebugContext(ctx, "event pushed", "eventId", p.event.ID, "type", p.event.Type, "groupId", p.event.GroupID,
+		"delivered", ds.delivered.Load(), "gone", ds.gone.Load(), "failed", ds.failed.Load())
+
+	switch {
+	case pushErr != nil:
+		return fmt.Errorf("push event %s: %w", p.event.ID, pushErr)
+	case ds.failed.Load() > 0:
+		return fmt.Errorf("push event %s: %d deliveries failed", p.event.ID, ds.failed.Load())
+	case inboxErr != nil:
+		return fmt.Errorf("inbox for event %s: %w", p.event.ID, inboxErr)
+	}
+	return nil
+}
+
+// produceTargets sends the audience's connection ids to the workers.
+func (f *Fanout) produceTargets(ctx context.Context, a audience, send func(string) bool) error {
+	if a.userID != "" {
+		ids, err := f.store.UserConnectionIDs(ctx, a.userID)
+		if err != nil {
+			return fmt.Errorf("connections of user %s: %w", a.userID, err)
+		}
+		for _, id := range ids {
+			if !send(id) {
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	err := f.store.ForEachGroupSubscriber(ctx, a.groupID, func(page []groupcast.Subscriber) error {
+		for _, s := range page {
+			if a.excludeUserID != "" && s.UserID == a.excludeUserID {
+				continue
+			}
+			if !send(s.ConnectionID) {
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("subscribers of %s: %w", a.groupID, err)
+	}
+	return nil
+}
+
+// writeInbox stores the event as a notification for each user it is aimed at.
+func (f *Fanout) writeInbox(ctx context.Context, p plan) error {
+	notification := func(userID string) groupcast.Notification {
+		return groupcast.Notification{ID: p.event.ID, UserID: userID, Type: p.event.Type, GroupID: p.event.GroupID, Data: p.event.Data, CreatedAt: p.event.At}
+	}
+	if p.inbox.userID != "" {
+		return f.store.PutNotifications(ctx, []groupcast.Notification{notification(p.inbox.userID)})
+	}
+	if p.inbox.groupMembersOf == "" {
+		return nil
+	}
+	g, err := f.store.GetGroup(ctx, p.inbox.groupMembersOf)
+	if groupcast.ErrorCode(err) == groupcast.CodeNotFound {
+		return nil // group deleted since the post: nobody to notify
+	}
+	if err != nil {
+		return fmt.Errorf("get group %s: %w", p.inbox.groupMembersOf, err)
+	}
+	if g.MemberCount > f.cfg.InboxFanoutLimit {
+		return nil
+	}
+	return f.store.ForEachGroupMemberID(ctx, g.ID, func(ids []string) error {
+		ns := make([]groupcast.Notification, 0, len(ids))
+		for _, id := range ids {
+			if id != p.inbox.exceptUserID {
+				ns = append(ns, notification(id))
+			}
+		}
+		if len(ns) == 0 {
+			return nil
+		}
+		return f.store.PutNotifications(ctx, ns)
+	})
+}

@@ -1,0 +1,75 @@
+package fanout
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/dynamostore/dynamotest"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// TestWithDynamoStore runs a post through the real store (kumo, or the
+// endpoint in AWS_ENDPOINT_URL_DYNAMODB): subscribers come from a GSI Query,
+// the author's connection is skipped, a gone connection loses its item and
+// subscriptions, and members' inboxes get the notification.
+func TestWithDynamoStore(t *testing.T) {
+	ctx := context.Background()
+	client, table := dynamotest.NewTable(t)
+	store, err := dynamostore.New(client, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	g := groupcast.Group{ID: "g1", Name: "Group g1", Visibility: groupcast.Public, OwnerID: "alice", MemberCount: 1, CreatedAt: created}
+	if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", DisplayName: "Alice", Role: groupcast.RoleOwner, JoinedAt: created}); err != nil {
+		t.Fatal(err)
+	}
+	expires := time.Now().Add(time.Hour)
+	for _, c := range []groupcast.Connection{{ID: "a1", UserID: "alice"}, {ID: "b1", UserID: "bob"}, {ID: "c1", UserID: "carol"}} {
+		c.ConnectedAt = created
+		if err := store.PutConnection(ctx, c, expires); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.PutSubscriptions(ctx, c, []string{"g1"}, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	h := newHarness(t, store, Config{})
+	h.conns.script["c1"] = []int{http.StatusGone}
+	resp, err := h.f.Handle(ctx, batch(loadRecords(t), "post-created"))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v", resp, err)
+	}
+	if got := sortedKeys(h.conns.deliveredTo()); !slices.Equal(got, []string{"b1"}) {
+		t.Errorf("delivered to %v, want [b1] (a1 is the author's, c1 is gone)", got)
+	}
+	if _, err := store.GetConnection(ctx, "c1"); groupcast.ErrorCode(err) != groupcast.CodeNotFound {
+		t.Errorf("gone connection c1 still stored: %v", err)
+	}
+	var subscribers []string
+	if err := store.ForEachGroupSubscriber(ctx, "g1", func(page []groupcast.Subscriber) error {
+		for _, s := range page {
+			subscribers = append(subscribers, s.ConnectionID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(subscribers)
+	if !slices.Equal(subscribers, []string{"a1", "b1"}) {
+		t.Errorf("subscribers after cleanup %v, want [a1 b1]", subscribers)
+	}
+	// alice is the only member and the author: nobody's inbox gets the post.
+	page, err := store.ListNotifications(ctx, "alice", groupcast.PageRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 0 {
+		t.Errorf("author got her own post in the inbox: %+v", page.Items)
+	}
+}

@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// MaxBodyBytes is the largest request body accepted (issue 2: 64 KiB). The
+// biggest legitimate body, a 5000-character post, is at most ~20 KB of UTF-8
+// even before JSON escaping, so 64 KiB leaves room without inviting abuse.
+const MaxBodyBytes = 64 << 10
+
+// caller reads the identity the HTTP API's JWT authorizer verified. API
+// Gateway only forwards requests whose token it accepted, so a missing sub
+// means the route was deployed without the authorizer: refuse rather than
+// act as nobody.
+func caller(req events.APIGatewayV2HTTPRequest) (groupcast.Caller, error) {
+	auth := req.RequestContext.Authorizer
+	if auth == nil || auth.JWT == nil {
+		return groupcast.Caller{}, groupcast.Errorf(groupcast.CodeUnauthorized, "missing credentials")
+	}
+	claims := auth.JWT.Claims
+	sub := strings.TrimSpace(claims["sub"])
+	if sub == "" {
+		return groupcast.Caller{}, groupcast.Errorf(groupcast.CodeUnauthorized, "token has no subject")
+	}
+	name := sub
+	for _, claim := range []string{"name", "preferred_username"} {
+		if v := strings.TrimSpace(claims[claim]); v != "" {
+			name = v
+			break
+		}
+	}
+	return groupcast.Caller{UserID: sub, DisplayName: name}, nil
+}
+
+// body returns the raw request body, decoding base64 when API Gateway
+// encoded it, and enforces MaxBodyBytes on the decoded size.
+func body(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if !req.IsBase64Encoded {
+		if len(req.Body) > MaxBodyBytes {
+			return nil, tooLarge()
+		}
+		return []byte(req.Body), nil
+	}
+	// Reject on the encoded length first so an oversized body is never
+	// decoded: base64 needs 4 characters per 3 bytes.
+	if base64.StdEncoding.DecodedLen(len(req.Body)) > MaxBodyBytes+2 {
+		return nil, tooLarge()
+	}
+	b, err := base64.StdEncoding.DecodeString(req.Body)
+	if err != nil {
+		return nil, groupcast.Errorf(groupcast.CodeInvalid, "request body is not valid base64")
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	return b, nil
+}
+
+func tooLarge() error {
+	return groupcast.Errorf(groupcast.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
+}
+
+// decodeBody strictly decodes a JSON object into dst: one object, no unknown
+// fields, no trailing data, valid UTF-8. encoding/json would otherwise turn
+// invalid UTF-8 into U+FFFD and store the mangled text, so it is checked
+// first.
+func decodeBody(req events.APIGatewayV2HTTPRequest, dst any) error {
+	b, err := body(req)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return groupcast.Errorf(groupcast.CodeInvalid, "request body is required")
+	}
+	if !utf8.Valid(b) {
+		return groupcast.Errorf(groupcast.CodeInvalid, "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return groupcast.Errorf(groupcast.CodeInvalid, "%s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return groupcast.Errorf(groupcast.CodeInvalid, "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+// describeJSONError turns encoding/json errors into messages a client can act
+// on without knowing Go.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end of body"
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("request body must be a JSON object, not %s", typ.Value)
+		}
+		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	default:
+		return "malformed JSON"
+	}
+}
+
+// jsonKind names a Go kind in JSON terms.
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	default:
+		return "a number"
+	}
+}
+
+// pageRequest reads ?limit and ?cursor. The bounds are the domain's
+// (groupcast.MaxPageLimit); the cursor stays opaque here and the store
+// rejects one that is malformed or belongs to another query.
+func pageRequest(q map[string]string) (groupcast.PageRequest, error) {
+	var p groupcast.PageRequest
+	if raw, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > groupcast.MaxPageLimit {
+			return p, groupcast.Errorf(groupcast.CodeInvalid, "limit must be an integer from 1 to %d", groupcast.MaxPageLimit)
+		}
+		p.Limit = n
+	}
+	if raw, ok := q["cursor"]; ok {
+		if raw == "" {
+			return p, groupcast.Errorf(groupcast.CodeInvalid, "cursor must not be empty")
+		}
+		p.Cursor = raw
+	}
+	return p, nil
+}
+
+// groupScope reads ?scope, defaulting to the caller's own groups.
+func groupScope(q map[string]string) (groupcast.GroupScope, error) {
+	raw, ok := q["scope"]
+	if !ok {
+		return groupcast.ScopeMine, nil
+	}
+	switch s := groupcast.GroupScope(raw); s {
+	case groupcast.ScopeMine, groupcast.ScopePublic:
+		return s, nil
+	default:
+		return "", groupcast.Errorf(groupcast.CodeInvalid, "scope must be %q or %q", groupcast.ScopeMine, groupcast.ScopePublic)
+	}
+}
+
+// invitationStatus reads ?status (lower case on the wire); without it every
+// invitation of the caller is listed.
+func invitationStatus(q map[string]string) (groupcast.InvitationStatus, error) {
+	raw, ok := q["status"]
+	if !ok {
+		return "", nil
+	}
+	for _, s := range []groupcast.InvitationStatus{groupcast.InvitationPending, groupcast.InvitationAccepted, groupcast.InvitationDeclined} {
+		if raw == strings.ToLower(string(s)) {
+			return s, nil
+		}
+	}
+	return "", groupcast.Errorf(groupcast.CodeInvalid, "status must be pending, accepted or declined")
+}
+
+// afterPostID reads ?after. Post ids are opaque to the handler; the check
+// only keeps an empty or absurdly long value from reaching the store.
+func afterPostID(q map[string]string) (string, error) {
+	raw, ok := q["after"]
+	if !ok {
+		return "", nil
+	}
+	// 64 bytes comfortably holds any id the service issues (a ULID is 26).
+	if raw == "" || len(raw) > 64 {
+		return "", groupcast.Errorf(groupcast.CodeInvalid, "after must be a post id")
+	}
+	return raw, nil
+}

@@ -1,0 +1,512 @@
+package stack_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/groupcast/groupcast/pkg/client"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/localstack/stack"
+)
+
+// The end-to-end tests share one stack: building and starting the real
+// function processes is the expensive part, and the tests keep out of each
+// other's way by using fresh users and groups.
+var shared *stack.Stack
+
+// buildDir keeps function binaries across the stacks of one test run.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "devstack-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	buildDir = dir
+	s, err := startStack(context.Background(), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start stack:", err)
+		return 1
+	}
+	shared = s
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "close stack:", err)
+		return 1
+	}
+	return code
+}
+
+func startStack(ctx context.Context, env map[string]map[string]string) (*stack.Stack, error) {
+	logs := io.Discard
+	if testing.Verbose() {
+		logs = os.Stderr
+	}
+	return stack.Start(ctx, stack.Options{
+		Template: filepath.Join("..", "..", "..", "template.yaml"),
+		// Tests post faster than a person; the production limit is a template parameter.
+		Parameters:   map[string]string{"PostRateLimitPerMinute": "10000"},
+		BuildDir:     buildDir,
+		Env:          env,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FunctionLogs: logs,
+	})
+}
+
+// user is one signed-in person with an HTTP client.
+type user struct {
+	ID    string
+	token string
+	*client.HTTP
+}
+
+var userSeq atomic.Int64
+
+func newUser(t *testing.T, s *stack.Stack, name string) *user {
+	t.Helper()
+	id := fmt.Sprintf("%s-%d-%d", name, time.Now().UnixNano()%1e6, userSeq.Add(1))
+	tok, err := s.Mint(id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &user{ID: id, token: tok, HTTP: &client.HTTP{BaseURL: s.Endpoints.HTTPAPI, Token: tok}}
+}
+
+func (u *user) connect(t *testing.T, s *stack.Stack, groupIDs ...string) *client.Conn {
+	t.Helper()
+	ctx := testContext(t)
+	c, err := client.Dial(ctx, s.Endpoints.WebSocket, u.token)
+	if err != nil {
+		t.Fatalf("%s connect: %v", u.ID, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if len(groupIDs) > 0 {
+		r, err := c.Subscribe(ctx, groupIDs...)
+		if err != nil || r.Type != "subscribed" || len(r.GroupIDs) != len(groupIDs) {
+			t.Fatalf("%s subscribe %v: %v %+v", u.ID, groupIDs, err, r)
+		}
+	}
+	return c
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// awaitEvent waits for the next event of type typ on c, skipping others.
+func awaitEvent(t *testing.T, c *client.Conn, typ string) client.Event {
+	t.Helper()
+	// Generous: on a loaded 2-core CI machine a cold function start can take
+	// a second or two; this bounds a hung test, it does not measure speed.
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Event.Type == typ {
+				return ev.Event
+			}
+		case <-c.Done():
+			t.Fatalf("connection closed while waiting for %s: %v", typ, c.Err())
+		case <-timeout:
+			t.Fatalf("no %s event arrived", typ)
+		}
+	}
+}
+
+// assertNoEvent checks that nothing of type typ is already queued on c,
+// after waiting for a later event that proves delivery has happened.
+func assertNoEvent(t *testing.T, c *client.Conn, typ string) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Event.Type == typ {
+				t.Fatalf("unexpected %s event: %s", typ, ev.Event.Data)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func groupWith(t *testing.T, owner *user, visibility string, members ...*user) client.Group {
+	t.Helper()
+	ctx := testContext(t)
+	g, err := owner.CreateGroup(ctx, "group of "+owner.ID, "e2e", visibility)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if err := m.JoinGroup(ctx, g.GroupID); err != nil {
+			t.Fatalf("%s join: %v", m.ID, err)
+		}
+	}
+	return g
+}
+
+func TestPostReachesEveryOtherSubscribedMember(t *testing.T) {
+	s := shared
+	ctx := testContext(t)
+	a, b, c, d := newUser(t, s, "a"), newUser(t, s, "b"), newUser(t, s, "c"), newUser(t, s, "d")
+	g := groupWith(t, a, "public", b, c, d)
+	ca := a.connect(t, s, g.GroupID)
+	others := []*client.Conn{b.connect(t, s, g.GroupID), c.connect(t, s, g.GroupID), d.connect(t, s, g.GroupID)}
+
+	content := "Trail report: the ridge path is open again after the storm, bring water and a map. " +
+		"Parking fills up by 8 so come early."
+	p, err := a.CreatePost(ctx, g.GroupID, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range others {
+		ev := awaitEvent(t, conn, "group.post_created")
+		var data struct {
+			PostID, AuthorID, ContentPreview string
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		want := groupcast.Preview(content)
+		if ev.GroupID != g.GroupID || data.PostID != p.PostID || data.AuthorID != a.ID || data.ContentPreview != want {
+			t.Errorf("event %+v data %+v; want post %s preview %q", ev, data, p.PostID, want)
+		}
+	}
+	// A second post proves the first reached everyone, and that the author
+	// got neither (events arrive in order per connection).
+	if _, err := b.CreatePost(ctx, g.GroupID, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	marker := awaitEvent(t, ca, "group.post_created")
+	if !json.Valid(marker.Data) || !containsJSON(marker.Data, `"authorId":"`+b.ID+`"`) {
+		t.Fatalf("author's first event is not b's marker post: %s", marker.Data)
+	}
+	for _, conn := range others {
+		assertNoDuplicate(t, conn)
+	}
+}
+
+func containsJSON(data json.RawMessage, frag string) bool {
+	return json.Valid(data) && len(frag) > 0 && (string(data) != "" && stringsContains(string(data), frag))
+}
+
+func stringsContains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func assertNoDuplicate(t *testing.T, c *client.Conn) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Event.Type == "group.post_created" && !containsJSON(ev.Event.Data, `"contentPreview":"marker"`) {
+				t.Errorf("duplicate or unexpected post event: %s", ev.Event.Data)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func TestTenMembersOnePostsNineReceive(t *testing.T) {
+	s := shared
+	ctx := testContext(t)
+	users := make([]*user, 10)
+	for i := range users {
+		users[i] = newUser(t, s, fmt.Sprintf("m%d", i))
+	}
+	g := groupWith(t, users[0], "private")
+	for _, u := range users[1:] {
+		if _, err := users[0].Invite(ctx, g.GroupID, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.AnswerInvitation(ctx, g.GroupID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := make([]*client.Conn, len(users))
+	for i, u := range users {
+		conns[i] = u.connect(t, s, g.GroupID)
+	}
+	poster := 3
+	p, err := users[poster].CreatePost(ctx, g.GroupID, "hello nine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		if i == poster {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := awaitEventNoFatal(c, "group.post_created")
+			if ev == nil || !containsJSON(ev.Data, `"postId":"`+p.PostID+`"`) {
+				t.Errorf("member %d did not receive post %s: %v", i, p.PostID, ev)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func awaitEventNoFatal(c *client.Conn, typ string) *client.Event {
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Event.Type == typ {
+				return &ev.Event
+			}
+		case <-c.Done():
+			return nil
+		case <-timeout:
+			return nil
+		}
+	}
+}
+
+func TestInvitationsLive(t *testing.T) {
+	s := shared
+	ctx := testContext(t)
+	a, b, c, watcher := newUser(t, s, "a"), newUser(t, s, "b"), newUser(t, s, "c"), newUser(t, s, "w")
+	g := groupWith(t, a, "private")
+	if _, err := a.Invite(ctx, g.GroupID, watcher.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.AnswerInvitation(ctx, g.GroupID, true); err != nil {
+		t.Fatal(err)
+	}
+	ca := a.connect(t, s, g.GroupID)
+	cw := watcher.connect(t, s, g.GroupID)
+	cb, cc := b.connect(t, s), c.connect(t, s)
+	// Drain the watcher's join, which precedes this test's events.
+	awaitEvent(t, ca, "group.member_joined")
+
+	res, err := a.Invite(ctx, g.GroupID, b.ID, c.ID, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Invitations) != 2 || len(res.Skipped) != 1 || res.Skipped[0].Reason != "self" {
+		t.Fatalf("invite result %+v", res)
+	}
+	for _, conn := range []*client.Conn{cb, cc} {
+		ev := awaitEvent(t, conn, "invitation.received")
+		if ev.GroupID != g.GroupID || !containsJSON(ev.Data, `"inviterId":"`+a.ID+`"`) {
+			t.Errorf("invitation.received %+v %s", ev, ev.Data)
+		}
+	}
+
+	if err := b.AnswerInvitation(ctx, g.GroupID, true); err != nil {
+		t.Fatal(err)
+	}
+	acc := awaitEvent(t, ca, "invitation.accepted")
+	if !containsJSON(acc.Data, `"inviteeId":"`+b.ID+`"`) {
+		t.Errorf("invitation.accepted data %s", acc.Data)
+	}
+	joined := awaitEvent(t, cw, "group.member_joined")
+	if !containsJSON(joined.Data, `"userId":"`+b.ID+`"`) || !containsJSON(joined.Data, `"memberCount":3`) {
+		t.Errorf("member_joined data %s, want b and memberCount 3", joined.Data)
+	}
+
+	if err := c.AnswerInvitation(ctx, g.GroupID, false); err != nil {
+		t.Fatal(err)
+	}
+	dec := awaitEvent(t, ca, "invitation.declined")
+	if !containsJSON(dec.Data, `"inviteeId":"`+c.ID+`"`) {
+		t.Errorf("invitation.declined data %s", dec.Data)
+	}
+	if err := b.AnswerInvitation(ctx, g.GroupID, true); !client.IsStatus(err, http.StatusConflict) {
+		t.Errorf("answering twice: %v, want 409", err)
+	}
+}
+
+func TestConnectWithoutValidTokenIsRefused(t *testing.T) {
+	s := shared
+	for name, token := range map[string]string{
+		"missing": "",
+		"garbage": "not-a-jwt",
+		"forged":  forge(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := client.Dial(testContext(t), s.Endpoints.WebSocket, token)
+			if st := client.HandshakeStatus(err); st != http.StatusUnauthorized && st != http.StatusForbidden {
+				t.Fatalf("dial with %s token: %v (status %d), want 401/403", name, err, st)
+			}
+		})
+	}
+}
+
+// forge returns a token signed by another issuer's key.
+func forge(t *testing.T) string {
+	other, err := stack.Start(testContext(t), stack.Options{Template: filepath.Join("testdata", "empty.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	tok, err := other.Mint("mallory", "Mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestNonMemberCannotSubscribeToPrivateGroup(t *testing.T) {
+	s := shared
+	ctx := testContext(t)
+	owner, stranger := newUser(t, s, "owner"), newUser(t, s, "stranger")
+	priv := groupWith(t, owner, "private")
+	pub := groupWith(t, owner, "public")
+	c := stranger.connect(t, s)
+	r, err := c.Subscribe(ctx, priv.GroupID, pub.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.GroupIDs) != 1 || r.GroupIDs[0] != pub.GroupID || len(r.Rejected) != 1 || r.Rejected[0].GroupID != priv.GroupID {
+		t.Fatalf("subscribe reply %+v: want only the public group accepted", r)
+	}
+}
+
+func TestClosedAndStaleConnectionsAreCleanedUp(t *testing.T) {
+	s := shared
+	ctx := testContext(t)
+	store := storeOf(t, s)
+	a, b := newUser(t, s, "a"), newUser(t, s, "b")
+	g := groupWith(t, a, "public", b)
+
+	// A connection the client closes is removed by $disconnect.
+	c := b.connect(t, s, g.GroupID)
+	c.Close()
+	eventually(t, "closed connection removed", func() bool {
+		ids, err := store.UserConnectionIDs(ctx, b.ID)
+		return err == nil && len(ids) == 0
+	})
+
+	// A connection the table still lists but API Gateway no longer knows
+	// (its $disconnect was lost) is removed by the fan-out after a 410.
+	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := "StaleConnId0="
+	if err := svc.Connect(ctx, groupcast.Connection{ID: stale, UserID: b.ID, DisplayName: "b", ConnectedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Subscribe(ctx, stale, []string{g.GroupID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreatePost(ctx, g.GroupID, "anyone there?"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stale connection removed after 410", func() bool {
+		ids, err := store.UserConnectionIDs(ctx, b.ID)
+		return err == nil && len(ids) == 0
+	})
+}
+
+func storeOf(t *testing.T, s *stack.Stack) *dynamostore.Store {
+	t.Helper()
+	db := dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.Endpoints.DynamoDB),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+	store, err := dynamostore.New(db, s.Tables[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDeliveryFailureLosesNothing runs a second stack whose fan-out reaches
+// @connections through a switchable proxy: while it fails, posts are still
+// created and listed; once it recovers, the retried batch is delivered.
+func TestDeliveryFailureLosesNothing(t *testing.T) {
+	var down atomic.Bool
+	var target atomic.Pointer[url.URL]
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, `{"message":"Internal server error"}`, http.StatusInternalServerError)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+
+	ctx := testContext(t)
+	s, err := startStack(ctx, map[string]map[string]string{
+		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	mgmt, _ := url.Parse(s.Endpoints.Management)
+	mgmt.Path = ""
+	target.Store(mgmt)
+
+	a, b := newUser(t, s, "a"), newUser(t, s, "b")
+	g := groupWith(t, a, "public", b)
+	cb := b.connect(t, s, g.GroupID)
+	awaitEvent(t, cb, "group.member_joined") // b's own join may race the subscribe; drain if present
+
+	down.Store(true)
+	p, err := a.CreatePost(ctx, g.GroupID, "posted while delivery is down")
+	if err != nil {
+		t.Fatalf("post while delivery is down: %v", err)
+	}
+	posts, err := b.ListPosts(ctx, g.GroupID, "")
+	if err != nil || len(posts) == 0 || posts[0].PostID != p.PostID {
+		t.Fatalf("post not listed while delivery is down: %v %+v", err, posts)
+	}
+	// Let the fan-out fail at least once before recovering.
+	time.Sleep(500 * time.Millisecond)
+	down.Store(false)
+	ev := awaitEvent(t, cb, "group.post_created")
+	if !containsJSON(ev.Data, `"postId":"`+p.PostID+`"`) {
+		t.Fatalf("after recovery got %s, want post %s", ev.Data, p.PostID)
+	}
+}

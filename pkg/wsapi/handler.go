@@ -1,0 +1,279 @@
+// Package wsapi serves the Groupcast WebSocket API's Lambda integrations:
+// $connect records the connection of the user the REQUEST authorizer
+// verified, $disconnect removes it with its subscriptions, and one message
+// handler answers the subscribe, unsubscribe and ping actions (and $default).
+//
+// Replies travel back as the integration response body: every route has a
+// $default route response, so API Gateway forwards the body to the client
+// and no management API client is needed here.
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// MaxMessageBytes is the largest client message accepted (issue 2: 32 KiB,
+// also API Gateway's frame size). A subscribe for the full subscription cap
+// of 100 ids needs about 3 KB, so the limit never blocks a legitimate call.
+const MaxMessageBytes = 32 << 10
+
+// Service is the part of the domain service the WebSocket API uses.
+//
+// Subscribe enforces the per-connection subscription cap
+// (groupcast.ServiceConfig.MaxSubscriptions, default 100, set from
+// MAX_SUBSCRIPTIONS_PER_CONNECTION): ids past the cap come back rejected
+// with reason "limit" rather than failing the whole message.
+type Service interface {
+	Connect(ctx context.Context, conn groupcast.Connection) error
+	Disconnect(ctx context.Context, connectionID string) error
+	Subscribe(ctx context.Context, connectionID string, groupIDs []string) ([]string, []groupcast.SubscriptionRejection, error)
+	Unsubscribe(ctx context.Context, connectionID string, groupIDs []string) ([]string, error)
+}
+
+// Handler holds the three WebSocket integrations.
+type Handler struct {
+	svc Service
+	log *slog.Logger
+}
+
+// New returns a Handler.
+func New(svc Service, log *slog.Logger) (*Handler, error) {
+	switch {
+	case svc == nil:
+		return nil, errors.New("wsapi: nil service")
+	case log == nil:
+		return nil, errors.New("wsapi: nil logger")
+	}
+	return &Handler{svc: svc, log: log}, nil
+}
+
+// Connect handles $connect. A non-2xx status makes API Gateway refuse the
+// handshake, so the connection exists only once its item is written.
+func (h *Handler) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	rc := ev.RequestContext
+	userID, displayName := authorizerIdentity(rc.Authorizer)
+	if userID == "" {
+		// Only reachable when the route is deployed without the authorizer.
+		h.log.WarnContext(ctx, "connect without authorizer identity", "connectionId", rc.ConnectionID)
+		return status(http.StatusUnauthorized), nil
+	}
+	if rc.ConnectionID == "" {
+		return status(http.StatusBadRequest), nil
+	}
+	// API Gateway stamps connectedAt; the service uses its own clock when
+	// the event lacks it.
+	var connectedAt time.Time
+	if rc.ConnectedAt > 0 {
+		connectedAt = time.UnixMilli(rc.ConnectedAt)
+	}
+	err := h.svc.Connect(ctx, groupcast.Connection{
+		ID: rc.ConnectionID, UserID: userID, DisplayName: displayName, ConnectedAt: connectedAt,
+	})
+	switch groupcast.ErrorCode(err) {
+	case "":
+		return status(http.StatusOK), nil
+	case groupcast.CodeInternal:
+		h.log.ErrorContext(ctx, "connect failed", "connectionId", rc.ConnectionID, "userId", userID, "error", err.Error())
+		return status(http.StatusInternalServerError), nil
+	default:
+		// The service refused the identity (e.g. a malformed user id): the
+		// handshake fails and nothing was written.
+		h.log.WarnContext(ctx, "connect refused", "connectionId", rc.ConnectionID, "userId", userID, "error", err.Error())
+		return status(http.StatusForbidden), nil
+	}
+}
+
+// Disconnect handles $disconnect. API Gateway does not retry it and the
+// client is already gone, so a failure is only logged; the connection and
+// subscription items carry a TTL as the safety net.
+func (h *Handler) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	cid := ev.RequestContext.ConnectionID
+	if err := h.svc.Disconnect(ctx, cid); err != nil {
+		h.log.ErrorContext(ctx, "disconnect failed", "connectionId", cid, "error", err.Error())
+		return status(http.StatusInternalServerError), nil
+	}
+	return status(http.StatusOK), nil
+}
+
+// authorizerIdentity reads the REQUEST authorizer's context. API Gateway
+// hands it to the integration as requestContext.authorizer, a JSON object
+// holding the context keys next to principalId.
+func authorizerIdentity(auth any) (userID, displayName string) {
+	m, ok := auth.(map[string]any)
+	if !ok {
+		return "", ""
+	}
+	userID, _ = m["userId"].(string)
+	displayName, _ = m["displayName"].(string)
+	userID = strings.TrimSpace(userID)
+	if strings.TrimSpace(displayName) == "" {
+		displayName = userID
+	}
+	return userID, displayName
+}
+
+// Client messages and replies (DESIGN.md "WebSocket").
+
+type inbound struct {
+	Action   string   `json:"action"`
+	GroupIDs []string `json:"groupIds"`
+}
+
+type subscribedReply struct {
+	Type     string          `json:"type"`
+	GroupIDs []string        `json:"groupIds"`
+	Rejected []rejectionJSON `json:"rejected"`
+}
+
+type rejectionJSON struct {
+	GroupID string `json:"groupId"`
+	Reason  string `json:"reason"`
+}
+
+type unsubscribedReply struct {
+	Type     string   `json:"type"`
+	GroupIDs []string `json:"groupIds"`
+}
+
+type typeReply struct {
+	Type string `json:"type"`
+}
+
+type errorReply struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes sent in {"type":"error"} replies.
+const (
+	codeBadRequest    = "bad_request"
+	codeUnknownAction = "unknown_action"
+	codeInternal      = "internal"
+)
+
+// Message handles every client message. Replies are always status 200: the
+// error, if any, is in the body, because a non-2xx integration response is
+// not forwarded to the client as a message.
+func (h *Handler) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return reply(h.message(ctx, ev)), nil
+}
+
+func (h *Handler) message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) any {
+	cid := ev.RequestContext.ConnectionID
+	if ev.IsBase64Encoded {
+		return badRequest("binary messages are not supported; send JSON text")
+	}
+	if len(ev.Body) > MaxMessageBytes {
+		return badRequest(fmt.Sprintf("message exceeds %d bytes", MaxMessageBytes))
+	}
+	if !utf8.ValidString(ev.Body) {
+		return badRequest("message is not valid UTF-8")
+	}
+	var in inbound
+	// Unknown fields are ignored so clients may add their own correlation
+	// fields; the fields we read are type-checked.
+	dec := json.NewDecoder(strings.NewReader(ev.Body))
+	if err := dec.Decode(&in); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && (typ.Field == "groupIds" || strings.HasPrefix(typ.Field, "groupIds.")) {
+			return badRequest(`"groupIds" must be an array of strings`)
+		}
+		return badRequest(`message must be a JSON object with an "action" string`)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("message must hold a single JSON object")
+	}
+	switch in.Action {
+	case "":
+		return badRequest("\"action\" is required")
+	case "ping":
+		return typeReply{Type: "pong"}
+	case "subscribe":
+		ids, ok := groupIDs(in)
+		if !ok {
+			return badRequest(`subscribe needs a non-empty "groupIds" array`)
+		}
+		accepted, rejected, serr := h.svc.Subscribe(ctx, cid, ids)
+		if serr != nil {
+			return h.failure(ctx, cid, in.Action, serr)
+		}
+		out := subscribedReply{Type: "subscribed", GroupIDs: nonNil(accepted), Rejected: make([]rejectionJSON, 0, len(rejected))}
+		for _, r := range rejected {
+			out.Rejected = append(out.Rejected, rejectionJSON{GroupID: r.GroupID, Reason: r.Reason})
+		}
+		return out
+	case "unsubscribe":
+		ids, ok := groupIDs(in)
+		if !ok {
+			return badRequest(`unsubscribe needs a non-empty "groupIds" array`)
+		}
+		removed, serr := h.svc.Unsubscribe(ctx, cid, ids)
+		if serr != nil {
+			return h.failure(ctx, cid, in.Action, serr)
+		}
+		return unsubscribedReply{Type: "unsubscribed", GroupIDs: nonNil(removed)}
+	default:
+		return errorReply{Type: "error", Code: codeUnknownAction,
+			Message: "unknown action; use subscribe, unsubscribe or ping"}
+	}
+}
+
+// groupIDs returns the message's groupIds, which subscribe and unsubscribe
+// require to be a non-empty array (decoding already checked the type).
+func groupIDs(in inbound) ([]string, bool) {
+	if len(in.GroupIDs) == 0 {
+		return nil, false
+	}
+	return in.GroupIDs, true
+}
+
+// failure turns a service error into an error reply. Domain validation
+// errors are the client's to fix; anything else is logged and hidden.
+func (h *Handler) failure(ctx context.Context, cid, action string, err error) errorReply {
+	switch code := groupcast.ErrorCode(err); code {
+	case groupcast.CodeInvalid, groupcast.CodeTooLarge:
+		return badRequest(groupcast.ErrorMessage(err))
+	case groupcast.CodeInternal:
+		h.log.ErrorContext(ctx, "message failed", "connectionId", cid, "action", action, "error", err.Error())
+		return errorReply{Type: "error", Code: codeInternal, Message: "internal error"}
+	default:
+		return errorReply{Type: "error", Code: string(code), Message: groupcast.ErrorMessage(err)}
+	}
+}
+
+func badRequest(msg string) errorReply {
+	return errorReply{Type: "error", Code: codeBadRequest, Message: msg}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func reply(v any) events.APIGatewayProxyResponse {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"type":"error","code":"internal","message":"internal error"}`)
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: string(b)}
+}
+
+func status(code int) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: code}
+}
