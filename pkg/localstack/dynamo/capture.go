@@ -28,6 +28,10 @@ type pending struct {
 // read before, new images after, all under writeMu so nothing else changes
 // the items in between.
 func (s *Server) write(w http.ResponseWriter, ctx context.Context, op string, body []byte, auth string) {
+	// A client that hangs up after the backend committed must not cost the
+	// stream its record: the calls below are bounded by backendTimeout
+	// instead of the client's connection.
+	ctx = context.WithoutCancel(ctx)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 

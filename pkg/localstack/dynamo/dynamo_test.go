@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -652,5 +655,29 @@ func TestPartiQLWritesRefused(t *testing.T) {
 	_, err := c.ExecuteStatement(context.Background(), &dynamodb.ExecuteStatementInput{Statement: aws.String(`INSERT INTO "` + info.Name + `" VALUE {'PK':'a','SK':'s'}`)})
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
 		t.Errorf("PartiQL INSERT: %v", err)
+	}
+}
+
+// The Go SDK validates X-Amz-Crc32 on every DynamoDB response and logs a
+// warning when it does not match, so the endpoint must send the real one.
+func TestResponsesCarryCRC32(t *testing.T) {
+	s := startServer(t, Options{})
+	for _, body := range []string{`{}`, `{"TableName":"missing"}`} {
+		req, err := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.DescribeTable")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := strconv.FormatUint(uint64(crc32.ChecksumIEEE(data)), 10)
+		if got := resp.Header.Get("X-Amz-Crc32"); got != want {
+			t.Errorf("body %s: X-Amz-Crc32 %q, want %q", data, got, want)
+		}
 	}
 }
