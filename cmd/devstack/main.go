@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dynamoPort := fs.Int("dynamodb-port", 8000, "DynamoDB (and DynamoDB Streams) port")
 	readyFile := fs.String("ready-file", "", "write the endpoints as JSON to this file once everything accepts connections")
 	verbose := fs.Bool("v", false, "debug logs from the stack itself")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the stack process on this address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +75,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	opts.FunctionLogs = stderr
+
+	if *pprofAddr != "" {
+		// The default mux carries net/http/pprof's handlers.
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				fmt.Fprintln(stderr, "devstack: pprof:", err)
+			}
+		}()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

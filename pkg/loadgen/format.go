@@ -21,5 +21,8 @@ func WriteTable(w io.Writer, r Report) error {
 	row("POST latency ms p50/p99", "%.1f / %.1f", r.PostLatency.P50, r.PostLatency.P99)
 	row("connect+subscribe ms p50/p99", "%.1f / %.1f", r.ConnectTime.P50, r.ConnectTime.P99)
 	row("all connections ready ms", "%.0f", r.ConnectAll)
+	if r.Stack != nil {
+		row("stack after run", "heap %.1f MiB, %d goroutines, %d function instances", r.Stack.HeapMiB, r.Stack.Goroutines, r.Stack.Instances)
+	}
 	return tw.Flush()
 }

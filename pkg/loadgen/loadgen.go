@@ -88,6 +88,16 @@ type Report struct {
 	ConnectAll  float64     `json:"connectAllMs"`  // all connections ready
 	Throughput  float64     `json:"deliveriesPerSecond"`
 	PostErrors  int         `json:"postErrors"`
+
+	// Stack is sampled after the run when the stack runs in-process.
+	Stack *StackStats `json:"stack,omitempty"`
+}
+
+// StackStats shows whether the local stack holds on to anything between runs.
+type StackStats struct {
+	HeapMiB    float64 `json:"heapMiB"`
+	Goroutines int     `json:"goroutines"`
+	Instances  int     `json:"functionInstances"`
 }
 
 // Percentiles summarises a set of durations, in milliseconds.

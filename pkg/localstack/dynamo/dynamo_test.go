@@ -681,3 +681,23 @@ func TestResponsesCarryCRC32(t *testing.T) {
 		}
 	}
 }
+
+func TestUnwrapPartitionClause(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"(#0 = :0)", "#0 = :0"},
+		{"(#0 = :0) AND (begins_with (#1, :1))", "#0 = :0 AND (begins_with (#1, :1))"},
+		{"(#0 = :0) AND (#1 BETWEEN :1 AND :2)", "#0 = :0 AND (#1 BETWEEN :1 AND :2)"},
+		{"PK = :pk", "PK = :pk"},                           // already bare
+		{"(#0 = :0 AND #1 > :1)", "(#0 = :0 AND #1 > :1)"}, // not a lone partition clause
+		{"(#1 > :1) AND (#0 = :0)", "(#1 > :1) AND (#0 = :0)"},
+	} {
+		body, _ := json.Marshal(map[string]any{"TableName": "t", "KeyConditionExpression": tc.in})
+		var out struct{ TableName, KeyConditionExpression string }
+		if err := json.Unmarshal(unwrapPartitionClause(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.KeyConditionExpression != tc.want || out.TableName != "t" {
+			t.Errorf("%q -> %q, want %q", tc.in, out.KeyConditionExpression, tc.want)
+		}
+	}
+}

@@ -233,6 +233,11 @@ func (s *Server) serveDynamo(w http.ResponseWriter, r *http.Request, op string, 
 			return
 		}
 		s.pass(w, ctx, op, body, auth)
+	case "Query":
+		if s.kumo != nil {
+			body = unwrapPartitionClause(body)
+		}
+		s.pass(w, ctx, op, body, auth)
 	default:
 		s.pass(w, ctx, op, body, auth)
 	}

@@ -1,0 +1,207 @@
+// Command loadgen measures post-to-notification latency and fan-out
+// throughput. By default it starts the local stack in-process; given
+// --http and --ws it measures a running stack or a deployed stage.
+//
+//	go run ./cmd/loadgen --connections 100 --posts 50
+//	go run ./cmd/loadgen --connections 10000 --members 100 --posts 5 --rate 1
+//	go run ./cmd/loadgen --http https://abc.execute-api.eu-west-1.amazonaws.com/prod \
+//	    --ws wss://def.execute-api.eu-west-1.amazonaws.com/prod --token-command ./get-token.sh
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/groupcast/groupcast/pkg/client"
+	"github.com/groupcast/groupcast/pkg/loadgen"
+	"github.com/groupcast/groupcast/pkg/localstack/stack"
+)
+
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	var missing *missingError
+	switch {
+	case errors.As(err, &missing):
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type missingError struct{ n int }
+
+func (e *missingError) Error() string { return fmt.Sprintf("%d deliveries missing", e.n) }
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	httpURL := fs.String("http", "", "HTTP API base URL of a running stack or stage (default: start the local stack in-process)")
+	wsURL := fs.String("ws", "", "WebSocket URL (ws://... or wss://...)")
+	tokenURL := fs.String("token-url", "", "issuer endpoint speaking the local stack's POST /token protocol")
+	tokenCmd := fs.String("token-command", "", "shell command printing a JWT for $GROUPCAST_SUB / $GROUPCAST_NAME (deployed stages)")
+	readyFile := fs.String("ready-file", "", "measure a running devstack: the file its --ready-file wrote")
+	template := fs.String("template", "template.yaml", "template for the in-process local stack")
+	fs.IntVar(&cfg.Members, "members", 10, "users in the group (the first one posts)")
+	fs.IntVar(&cfg.Connections, "connections", 100, "WebSocket connections, spread over the members")
+	fs.IntVar(&cfg.Posts, "posts", 20, "posts to make")
+	fs.Float64Var(&cfg.Rate, "rate", 5, "posts per second")
+	fs.DurationVar(&cfg.Wait, "wait", 15*time.Second, "how long to wait for deliveries after the last post")
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 100, "parallel WebSocket handshakes")
+	repeat := fs.Int("repeat", 1, "run this many times (the local stack's memory is reported after each run)")
+	asJSON := fs.Bool("json", false, "print the reports as JSON")
+	quiet := fs.Bool("q", false, "no progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (and an in-process stack) to the file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	raiseFileLimit(stderr)
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var local *stack.Stack
+	if *readyFile != "" {
+		data, err := os.ReadFile(*readyFile)
+		if err != nil {
+			return err
+		}
+		var e stack.Endpoints
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("%s: %w", *readyFile, err)
+		}
+		*httpURL, *wsURL, *tokenURL = e.HTTPAPI, e.WebSocket, e.Tokens
+	}
+	switch {
+	case *httpURL != "" || *wsURL != "":
+		if *httpURL == "" || *wsURL == "" {
+			return errors.New("--http and --ws go together")
+		}
+		cfg.HTTPURL, cfg.WSURL = *httpURL, *wsURL
+		switch {
+		case *tokenCmd != "":
+			cfg.Tokens = loadgen.CommandTokens{Command: *tokenCmd}
+		case *tokenURL != "":
+			cfg.Tokens = client.TokenEndpoint{URL: *tokenURL}
+		default:
+			return errors.New("a running stack needs --token-url or --token-command")
+		}
+	default:
+		fmt.Fprintln(stderr, "starting the local stack in-process...")
+		var err error
+		local, err = stack.Start(ctx, stack.Options{
+			Template: *template,
+			// The load test posts faster than the production per-user limit.
+			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
+			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			FunctionLogs: io.Discard,
+		})
+		if err != nil {
+			return err
+		}
+		defer local.Close(context.Background())
+		cfg.HTTPURL, cfg.WSURL = local.Endpoints.HTTPAPI, local.Endpoints.WebSocket
+		cfg.Tokens = client.TokenEndpoint{URL: local.Endpoints.Tokens}
+	}
+
+	var reports []loadgen.Report
+	missing := 0
+	for i := range *repeat {
+		rep, err := loadgen.Run(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		if local != nil {
+			rep.Stack = stackStats(local)
+		}
+		reports = append(reports, rep)
+		missing += rep.Missing
+		if !*asJSON {
+			fmt.Fprintf(stdout, "run %d of %d\n", i+1, *repeat)
+			if err := loadgen.WriteTable(stdout, rep); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	}
+	if missing > 0 {
+		return &missingError{missing}
+	}
+	return nil
+}
+
+// stackStats samples the in-process stack after a run: heap after a GC,
+// goroutines and function instances, to show whether anything leaks.
+func stackStats(s *stack.Stack) *loadgen.StackStats {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := &loadgen.StackStats{HeapMiB: float64(ms.HeapAlloc) / (1 << 20), Goroutines: runtime.NumGoroutine()}
+	for _, fn := range s.Runtime().Functions() {
+		if fs, ok := s.Runtime().Stats(fn); ok {
+			st.Instances += fs.Instances
+		}
+	}
+	return st
+}
+
+// raiseFileLimit lifts the open-files limit: every WebSocket is a file
+// descriptor on both ends (both ends live in this process when the stack
+// runs in-process), so 10,000 connections need over 20,000. Root may also
+// raise the hard limit; others get the hard limit as it is.
+func raiseFileLimit(stderr io.Writer) {
+	const want = 1 << 16
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if lim.Cur >= want {
+		return
+	}
+	raised := lim
+	raised.Cur = want
+	if raised.Max < want {
+		raised.Max = want
+	}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+		return
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintln(stderr, "loadgen: cannot raise the open-files limit:", err)
+	}
+}
