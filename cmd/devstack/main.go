@@ -121,6 +121,7 @@ func commonFlags(fs *flag.FlagSet) (stack.Options, params) {
 	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", "", "use this DynamoDB endpoint (DynamoDB Local, LocalStack) instead of the embedded one")
 	fs.StringVar(&o.BuildDir, "build-dir", "", "where function binaries go (default: a temporary directory)")
 	fs.StringVar(&o.Region, "region", "us-east-1", "region reported to functions")
+	fs.DurationVar(&o.StreamRetention, "stream-retention", 24*time.Hour, "how long DynamoDB stream records are kept")
 	return o, ps
 }
 
@@ -133,7 +134,9 @@ func printSummary(w io.Writer, s *stack.Stack) {
 	fmt.Fprintf(tw, "  WebSocket\t%s?token=<JWT>\n", e.WebSocket)
 	fmt.Fprintf(tw, "  @connections\t%s/@connections/{connectionId}\n", e.Management)
 	fmt.Fprintf(tw, "  DynamoDB\t%s   (aws dynamodb scan --table-name %s --endpoint-url %s)\n", e.DynamoDB, strings.Join(s.Tables, ","), e.DynamoDB)
-	fmt.Fprintf(tw, "  Tokens\tPOST %s   JWKS %s\n", e.Tokens, strings.TrimSuffix(e.Tokens, "/token")+"/.well-known/jwks.json")
+	base := strings.TrimSuffix(e.Tokens, "/token")
+	fmt.Fprintf(tw, "  Tokens\tPOST %s   JWKS %s\n", e.Tokens, base+"/.well-known/jwks.json")
+	fmt.Fprintf(tw, "  On-failure\tGET %s/_devstack/failures   (batches the stream mappings gave up on)\n", base)
 	tw.Flush()
 	fmt.Fprintf(w, "\nFunctions (real processes, Lambda Runtime API): %s\n", strings.Join(s.Functions, ", "))
 	fmt.Fprintln(w, "HTTP routes:")

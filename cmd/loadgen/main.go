@@ -54,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tokenURL := fs.String("token-url", "", "issuer endpoint speaking the local stack's POST /token protocol")
 	tokenCmd := fs.String("token-command", "", "shell command printing a JWT for $GROUPCAST_SUB / $GROUPCAST_NAME (deployed stages)")
 	readyFile := fs.String("ready-file", "", "measure a running devstack: the file its --ready-file wrote")
+	retention := fs.Duration("stream-retention", 24*time.Hour, "in-process stack: how long stream records are kept (shorter separates data growth from leaks)")
 	template := fs.String("template", "template.yaml", "template for the in-process local stack")
 	fs.IntVar(&cfg.Members, "members", 10, "users in the group (the first one posts)")
 	fs.IntVar(&cfg.Connections, "connections", 100, "WebSocket connections, spread over the members")
@@ -117,7 +118,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "starting the local stack in-process...")
 		var err error
 		local, err = stack.Start(ctx, stack.Options{
-			Template: *template,
+			Template:        *template,
+			StreamRetention: *retention,
 			// The load test posts faster than the production per-user limit.
 			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
 			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

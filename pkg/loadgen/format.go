@@ -9,7 +9,9 @@ import (
 // WriteTable prints a report as an aligned table for people.
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(k string, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	row := func(k string, format string, args ...any) {
+		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...)
+	}
 	row("members / connections / posts", "%d / %d / %d", r.Members, r.Connections, r.Posts)
 	row("deliveries expected", "%d", r.Expected)
 	row("received", "%d", r.Received)

@@ -46,12 +46,12 @@ type Config struct {
 	RunID      string // distinguishes users and posts of concurrent runs
 }
 
-func (c *Config) setDefaults() error {
+func (c *Config) setDefaults() (cleanup func(), err error) {
 	if c.HTTPURL == "" || c.WSURL == "" || c.Tokens == nil {
-		return errors.New("loadgen: HTTP URL, WebSocket URL and a token source are required")
+		return nil, errors.New("loadgen: HTTP URL, WebSocket URL and a token source are required")
 	}
 	if c.Members < 1 || c.Connections < 1 || c.Posts < 1 || c.Rate <= 0 {
-		return errors.New("loadgen: members, connections, posts and rate must be positive")
+		return nil, errors.New("loadgen: members, connections, posts and rate must be positive")
 	}
 	if c.Wait <= 0 {
 		c.Wait = 10 * time.Second
@@ -59,16 +59,18 @@ func (c *Config) setDefaults() error {
 	if c.DialConcurrency <= 0 {
 		c.DialConcurrency = 100
 	}
+	cleanup = func() {}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 64},
-		}
+		tr := &http.Transport{MaxIdleConnsPerHost: 64}
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		// Idle keep-alive connections would otherwise outlive the run and
+		// show up as the stack's goroutines in repeated runs.
+		cleanup = tr.CloseIdleConnections
 	}
 	if c.RunID == "" {
 		c.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	}
-	return nil
+	return cleanup, nil
 }
 
 // Report is what one run measured. Durations are in milliseconds in JSON.
@@ -138,9 +140,11 @@ type receiver struct {
 
 // Run performs one measurement.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cleanup, err := cfg.setDefaults()
+	if err != nil {
 		return Report{}, err
 	}
+	defer cleanup()
 	rep := Report{Members: cfg.Members, Connections: cfg.Connections, Posts: cfg.Posts}
 	say := func(format string, args ...any) {
 		if cfg.Progress != nil {

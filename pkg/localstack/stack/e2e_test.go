@@ -220,17 +220,9 @@ func TestPostReachesEveryOtherSubscribedMember(t *testing.T) {
 	}
 }
 
+// containsJSON reports whether an event's data holds the JSON fragment.
 func containsJSON(data json.RawMessage, frag string) bool {
-	return json.Valid(data) && len(frag) > 0 && (string(data) != "" && stringsContains(string(data), frag))
-}
-
-func stringsContains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
+	return json.Valid(data) && strings.Contains(string(data), frag)
 }
 
 func assertNoDuplicate(t *testing.T, c *client.Conn) {
@@ -467,8 +459,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // TestDeliveryFailureLosesNothing runs a second stack whose fan-out reaches
-// @connections through a switchable proxy: while it fails, posts are still
-// created and listed; once it recovers, the retried batch is delivered.
+// @connections through a switchable proxy. While delivery fails, posts are
+// still created and listed; when it recovers within the mapping's retries
+// the post is delivered, and when it does not the batch lands in the
+// on-failure record, listed at /_devstack/failures.
 func TestDeliveryFailureLosesNothing(t *testing.T) {
 	var down atomic.Bool
 	var target atomic.Pointer[url.URL]
@@ -481,8 +475,7 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	}))
 	defer proxy.Close()
 
-	ctx := testContext(t)
-	s, err := startStack(ctx, map[string]map[string]string{
+	s, err := startStack(testContext(t), map[string]map[string]string{
 		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
 	})
 	if err != nil {
@@ -497,20 +490,50 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	g := groupWith(t, a, "public", b)
 	cb := b.connect(t, s, g.GroupID)
 
-	down.Store(true)
-	p, err := a.CreatePost(ctx, g.GroupID, "posted while delivery is down")
-	if err != nil {
-		t.Fatalf("post while delivery is down: %v", err)
+	postWhileDown := func(t *testing.T, content string) client.Post {
+		t.Helper()
+		ctx := testContext(t)
+		down.Store(true)
+		p, err := a.CreatePost(ctx, g.GroupID, content)
+		if err != nil {
+			t.Fatalf("post while delivery is down: %v", err)
+		}
+		posts, err := b.ListPosts(ctx, g.GroupID, "")
+		if err != nil || len(posts) == 0 || posts[0].PostID != p.PostID {
+			t.Fatalf("post not listed while delivery is down: %v %+v", err, posts)
+		}
+		return p
 	}
-	posts, err := b.ListPosts(ctx, g.GroupID, "")
-	if err != nil || len(posts) == 0 || posts[0].PostID != p.PostID {
-		t.Fatalf("post not listed while delivery is down: %v %+v", err, posts)
-	}
-	// Let the fan-out fail at least once before recovering.
-	time.Sleep(500 * time.Millisecond)
-	down.Store(false)
-	ev := awaitEvent(t, cb, "group.post_created")
-	if !containsJSON(ev.Data, `"postId":"`+p.PostID+`"`) {
-		t.Fatalf("after recovery got %s, want post %s", ev.Data, p.PostID)
-	}
+
+	t.Run("recovery delivers", func(t *testing.T) {
+		p := postWhileDown(t, "posted while delivery is down")
+		// Let the fan-out fail at least once before recovering.
+		time.Sleep(500 * time.Millisecond)
+		down.Store(false)
+		ev := awaitEvent(t, cb, "group.post_created")
+		if !containsJSON(ev.Data, `"postId":"`+p.PostID+`"`) {
+			t.Fatalf("after recovery got %s, want post %s", ev.Data, p.PostID)
+		}
+	})
+
+	t.Run("exhausted retries land in the on-failure record", func(t *testing.T) {
+		postWhileDown(t, "posted while delivery stays down")
+		defer down.Store(false)
+		failuresURL := strings.TrimSuffix(s.Endpoints.Tokens, "/token") + "/_devstack/failures"
+		var fails []struct {
+			RequestContext     struct{ Condition string }
+			DDBStreamBatchInfo struct{ BatchSize int }
+		}
+		eventually(t, "an on-failure record", func() bool {
+			resp, err := http.Get(failuresURL)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			return json.NewDecoder(resp.Body).Decode(&fails) == nil && len(fails) > 0
+		})
+		if fails[0].RequestContext.Condition != "RetryAttemptsExhausted" || fails[0].DDBStreamBatchInfo.BatchSize < 1 {
+			t.Fatalf("on-failure record %+v", fails[0])
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,9 @@ type Options struct {
 	// DynamoDBEndpoint points the stack at an external DynamoDB (DynamoDB
 	// Local, LocalStack) instead of the embedded one.
 	DynamoDBEndpoint string
+	// StreamRetention is how long stream records are kept; 0 is DynamoDB's
+	// 24 hours. Shorter keeps a long load test's memory down.
+	StreamRetention time.Duration
 
 	// IssuerParameter and AudienceParameter name the template parameters
 	// that receive the local token issuer's URL and audience (when the
@@ -170,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	s.serve(tokL, s.issuer.Handler())
+	s.serve(tokL, s.adminHandler())
 	s.Endpoints.Tokens = issuerURL + "/token"
 
 	params := map[string]string{}
@@ -253,7 +258,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	// DynamoDB and the tables; stream ARNs exist only after creation.
-	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID, Logger: opts.Logger})
+	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID, Retention: opts.StreamRetention, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: %w", err)
 	}
@@ -351,8 +356,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.serve(l, gw)
 		for _, rt := range api.Config.Routes {
-			s.HTTPRoutes = append(s.HTTPRoutes, fmt.Sprintf("%-7s %s -> %s", rt.Method, rt.Path, rt.Function))
+			s.HTTPRoutes = append(s.HTTPRoutes, fmt.Sprintf("%-6s %-40s -> %s", rt.Method, rt.Path, rt.Function))
 		}
+		slices.SortFunc(s.HTTPRoutes, func(a, b string) int { return strings.Compare(a[7:], b[7:]) })
 		if s.Endpoints.HTTPAPI == "" {
 			s.Endpoints.HTTPAPI = r.apiEndpoint[id]
 			if st := api.Config.Stage; st != "" && st != httpgw.DefaultStage {
@@ -409,6 +415,23 @@ func (s *Stack) serve(l net.Listener, h http.Handler) {
 			s.log.Error("server stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
+}
+
+// adminHandler serves the token issuer and, beside it, the stack's own
+// read-only views: GET /_devstack/failures lists the batches the stream
+// mappings sent to their on-failure destinations.
+func (s *Stack) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.issuer.Handler())
+	mux.HandleFunc("GET /_devstack/failures", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fails := s.Failures()
+		if fails == nil {
+			fails = []esm.FailureRecord{}
+		}
+		json.NewEncoder(w).Encode(fails)
+	})
+	return mux
 }
 
 // Mint returns a development token for a user.
