@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )
@@ -33,17 +33,13 @@ func run() error {
 	}
 	slog.SetDefault(log)
 
-	table := os.Getenv("TABLE_NAME")
-	if table == "" {
-		return fmt.Errorf("TABLE_NAME is required")
+	table, err := envconfig.Required("TABLE_NAME")
+	if err != nil {
+		return err
 	}
-	postsPerMinute := 0 // unset: groupcast.DefaultPostsPerMinute
-	if v := os.Getenv("POST_RATE_LIMIT_PER_MINUTE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("POST_RATE_LIMIT_PER_MINUTE must be a positive integer, got %q", v)
-		}
-		postsPerMinute = n
+	postsPerMinute, err := envconfig.PositiveInt("POST_RATE_LIMIT_PER_MINUTE") // 0: groupcast.DefaultPostsPerMinute
+	if err != nil {
+		return err
 	}
 
 	ctx := context.Background()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/wsapi"
 )
@@ -34,18 +34,15 @@ func run() error {
 	}
 	slog.SetDefault(log)
 
-	table := os.Getenv("TABLE_NAME")
-	if table == "" {
-		return fmt.Errorf("TABLE_NAME is required")
+	table, err := envconfig.Required("TABLE_NAME")
+	if err != nil {
+		return err
 	}
-	var ttl time.Duration // unset: groupcast.DefaultConnectionTTL
-	if v := os.Getenv("CONNECTION_TTL_SECONDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("CONNECTION_TTL_SECONDS must be a positive integer, got %q", v)
-		}
-		ttl = time.Duration(n) * time.Second
+	ttlSeconds, err := envconfig.PositiveInt("CONNECTION_TTL_SECONDS") // 0: groupcast.DefaultConnectionTTL
+	if err != nil {
+		return err
 	}
+	ttl := time.Duration(ttlSeconds) * time.Second
 
 	ctx := context.Background()
 	awsCfg, err := config.LoadDefaultConfig(ctx)

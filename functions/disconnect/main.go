@@ -14,6 +14,7 @@ import (
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/wsapi"
 )
@@ -32,9 +33,9 @@ func run() error {
 	}
 	slog.SetDefault(log)
 
-	table := os.Getenv("TABLE_NAME")
-	if table == "" {
-		return fmt.Errorf("TABLE_NAME is required")
+	table, err := envconfig.Required("TABLE_NAME")
+	if err != nil {
+		return err
 	}
 
 	ctx := context.Background()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/fanout"
 )
 
@@ -42,25 +42,17 @@ func readSettings() (settings, error) {
 		errs = append(errs, fmt.Errorf("WEBSOCKET_MANAGEMENT_ENDPOINT %q is not an http(s) URL", s.endpoint))
 	}
 	var err error
-	if s.concurrency, err = intEnv("FANOUT_CONCURRENCY", fanout.DefaultConcurrency); err != nil {
+	// 0 (unset) keeps fanout.DefaultConcurrency / DefaultInboxFanoutLimit.
+	if s.concurrency, err = envconfig.PositiveInt("FANOUT_CONCURRENCY"); err != nil {
 		errs = append(errs, err)
 	}
-	if s.inboxLimit, err = intEnv("INBOX_FANOUT_LIMIT", fanout.DefaultInboxFanoutLimit); err != nil {
+	if s.concurrency == 0 {
+		s.concurrency = fanout.DefaultConcurrency // also sizes the HTTP client's idle pool
+	}
+	if s.inboxLimit, err = envconfig.PositiveInt("INBOX_FANOUT_LIMIT"); err != nil {
 		errs = append(errs, err)
 	}
 	return s, errors.Join(errs...)
-}
-
-func intEnv(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s=%q is not a positive integer", name, v)
-	}
-	return n, nil
 }
 
 func run(ctx context.Context) error {

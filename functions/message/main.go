@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
+	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/wsapi"
 )
@@ -34,17 +34,13 @@ func run() error {
 	}
 	slog.SetDefault(log)
 
-	table := os.Getenv("TABLE_NAME")
-	if table == "" {
-		return fmt.Errorf("TABLE_NAME is required")
+	table, err := envconfig.Required("TABLE_NAME")
+	if err != nil {
+		return err
 	}
-	maxSubs := 0 // unset: groupcast.DefaultMaxSubscriptions (see wsapi.Service)
-	if v := os.Getenv("MAX_SUBSCRIPTIONS_PER_CONNECTION"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive integer, got %q", v)
-		}
-		maxSubs = n
+	maxSubs, err := envconfig.PositiveInt("MAX_SUBSCRIPTIONS_PER_CONNECTION") // 0: groupcast.DefaultMaxSubscriptions
+	if err != nil {
+		return err
 	}
 
 	ctx := context.Background()

@@ -26,6 +26,7 @@ import (
 	"github.com/groupcast/groupcast/pkg/client"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/loadgen"
 	"github.com/groupcast/groupcast/pkg/localstack/stack"
 	"github.com/groupcast/groupcast/pkg/localstack/tokens"
 )
@@ -536,4 +537,25 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 			t.Fatalf("on-failure record %+v", fails[0])
 		}
 	})
+}
+
+// TestLoadgenCountsEveryDelivery runs the load tool against the stack: its
+// bookkeeping (expected, received, duplicates, latencies) must add up.
+func TestLoadgenCountsEveryDelivery(t *testing.T) {
+	rep, err := loadgen.Run(testContext(t), loadgen.Config{
+		HTTPURL: shared.Endpoints.HTTPAPI, WSURL: shared.Endpoints.WebSocket,
+		Tokens:  client.TokenEndpoint{URL: shared.Endpoints.Tokens},
+		Members: 5, Connections: 10, Posts: 3, Rate: 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connections go round-robin to members; the poster's two see nothing.
+	const want = 3 * 8
+	if rep.Expected != want || rep.Received != want || rep.Missing != 0 || rep.Duplicated != 0 || rep.Latency.N != want || rep.PostErrors != 0 {
+		t.Fatalf("report %+v, want %d deliveries, none missing or duplicated", rep, want)
+	}
+	if rep.Latency.P50 <= 0 || rep.Latency.Max < rep.Latency.P99 || rep.Latency.P99 < rep.Latency.P50 {
+		t.Fatalf("latency percentiles out of order: %+v", rep.Latency)
+	}
 }
