@@ -132,19 +132,27 @@ func testContext(t *testing.T) context.Context {
 // awaitEvent waits for the next event of type typ on c, skipping others.
 func awaitEvent(t *testing.T, c *client.Conn, typ string) client.Event {
 	t.Helper()
+	return awaitMatching(t, c, typ, "")
+}
+
+// awaitMatching waits for an event of type typ whose data contains the JSON
+// fragment frag, skipping others: events of earlier set-up steps may still
+// be in flight when a test starts listening.
+func awaitMatching(t *testing.T, c *client.Conn, typ, frag string) client.Event {
+	t.Helper()
 	// Generous: on a loaded 2-core CI machine a cold function start can take
 	// a second or two; this bounds a hung test, it does not measure speed.
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
 		case ev := <-c.Events():
-			if ev.Event.Type == typ {
+			if ev.Event.Type == typ && containsJSON(ev.Event.Data, frag) {
 				return ev.Event
 			}
 		case <-c.Done():
-			t.Fatalf("connection closed while waiting for %s: %v", typ, c.Err())
+			t.Fatalf("connection closed while waiting for %s %s: %v", typ, frag, c.Err())
 		case <-timeout:
-			t.Fatalf("no %s event arrived", typ)
+			t.Fatalf("no %s event with %s arrived", typ, frag)
 		}
 	}
 }
@@ -330,22 +338,19 @@ func TestInvitationsLive(t *testing.T) {
 	if err := b.AnswerInvitation(ctx, g.GroupID, true); err != nil {
 		t.Fatal(err)
 	}
-	acc := awaitEvent(t, ca, "invitation.accepted")
-	if !containsJSON(acc.Data, `"inviteeId":"`+b.ID+`"`) {
-		t.Errorf("invitation.accepted data %s", acc.Data)
+	acc := awaitMatching(t, ca, "invitation.accepted", `"inviteeId":"`+b.ID+`"`)
+	if acc.GroupID != g.GroupID {
+		t.Errorf("invitation.accepted %+v", acc)
 	}
-	joined := awaitEvent(t, cw, "group.member_joined")
-	if !containsJSON(joined.Data, `"userId":"`+b.ID+`"`) || !containsJSON(joined.Data, `"memberCount":3`) {
-		t.Errorf("member_joined data %s, want b and memberCount 3", joined.Data)
+	joined := awaitMatching(t, cw, "group.member_joined", `"userId":"`+b.ID+`"`)
+	if !containsJSON(joined.Data, `"memberCount":3`) {
+		t.Errorf("member_joined data %s, want memberCount 3", joined.Data)
 	}
 
 	if err := c.AnswerInvitation(ctx, g.GroupID, false); err != nil {
 		t.Fatal(err)
 	}
-	dec := awaitEvent(t, ca, "invitation.declined")
-	if !containsJSON(dec.Data, `"inviteeId":"`+c.ID+`"`) {
-		t.Errorf("invitation.declined data %s", dec.Data)
-	}
+	awaitMatching(t, ca, "invitation.declined", `"inviteeId":"`+c.ID+`"`)
 	if err := b.AnswerInvitation(ctx, g.GroupID, true); !client.IsStatus(err, http.StatusConflict) {
 		t.Errorf("answering twice: %v, want 409", err)
 	}
