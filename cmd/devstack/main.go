@@ -29,7 +29,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
@@ -54,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: devstack [flags]                            run template.yaml locally")
+		fmt.Fprintln(stderr, "       devstack invoke <LogicalId> [-e event.json]  invoke one function once")
+		fs.PrintDefaults()
+	}
 	opts, ps := commonFlags(fs)
 	host := fs.String("host", "127.0.0.1", "interface to listen on")
 	httpPort := fs.Int("http-port", 3000, "HTTP API port")
@@ -121,6 +130,9 @@ func commonFlags(fs *flag.FlagSet) (stack.Options, params) {
 	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", "", "use this DynamoDB endpoint (DynamoDB Local, LocalStack) instead of the embedded one")
 	fs.StringVar(&o.BuildDir, "build-dir", "", "where function binaries go (default: a temporary directory)")
 	fs.StringVar(&o.Region, "region", "us-east-1", "region reported to functions")
+	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "instances per function at most (default 10)")
+	fs.DurationVar(&o.WebSocketLimits.IdleTimeout, "ws-idle-timeout", 10*time.Minute, "close WebSockets idle this long (API Gateway: 10 minutes)")
+	fs.DurationVar(&o.WebSocketLimits.MaxConnectionAge, "ws-max-age", 2*time.Hour, "close WebSockets after this long (API Gateway: 2 hours)")
 	fs.DurationVar(&o.StreamRetention, "stream-retention", 24*time.Hour, "how long DynamoDB stream records are kept")
 	return o, ps
 }

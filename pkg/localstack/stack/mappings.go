@@ -9,7 +9,7 @@ import (
 
 // streamMappings reads the DynamoDB events of the functions into event
 // source mappings.
-func streamMappings(fns []function, r *resolver) ([]esm.Mapping, error) {
+func streamMappings(fns []function) ([]esm.Mapping, error) {
 	var out []esm.Mapping
 	for _, f := range fns {
 		for _, name := range sortedKeys(f.Events) {

@@ -115,7 +115,7 @@ type function struct {
 	Events   map[string]any
 }
 
-func functionPlan(id string, t *cfn.Template, props map[string]any) (function, error) {
+func functionPlan(id string, props map[string]any) (function, error) {
 	f := function{ID: id, Env: map[string]string{}, Timeout: 3 * time.Second, MemoryMB: 128}
 	codeURI, ok := props["CodeUri"].(string)
 	if !ok || codeURI == "" {

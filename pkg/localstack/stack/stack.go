@@ -143,82 +143,124 @@ type Stack struct {
 // accepts connections. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	opts.setDefaults()
-	s := &Stack{log: opts.Logger}
+	b := &builder{opts: opts, s: &Stack{log: opts.Logger}, r: newResolver(opts.Region, opts.AccountID),
+		httpL: map[string]net.Listener{}, wsL: map[string]net.Listener{}}
 	defer func() {
 		if err != nil {
-			s.Close(context.Background())
+			b.s.Close(context.Background())
 		}
 	}()
-
-	tmpl, err := cfn.Load(opts.Template)
-	if err != nil {
-		return nil, err
+	steps := []func(context.Context) error{
+		b.loadTemplate,
+		b.startTokenIssuer, // its URL is a template parameter
+		b.evaluateTemplate,
+		b.nameResources, // and open the APIs' listeners: endpoints are intrinsic values
+		b.startDynamoDB, // stream ARNs exist only after the tables do
+		b.startFunctions,
 	}
-	repoRoot := tmpl.Dir
-
-	// Listeners first: their addresses are part of what the template's
-	// intrinsics resolve to (endpoints, the token issuer).
-	listen := func(addr string) (net.Listener, error) {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	if opts.Only == "" {
+		steps = append(steps, b.startHTTPAPIs, b.startWebSocketAPIs, b.startStreamMappings)
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return nil, err
 		}
-		s.closers = append(s.closers, func(context.Context) error { l.Close(); return nil })
-		return l, nil
 	}
-	tokL, err := listen(opts.TokensAddr)
-	if err != nil {
-		return nil, err
+	if opts.Only != "" && len(b.s.Functions) == 0 {
+		return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
 	}
-	issuerURL := "http://" + tokL.Addr().String()
-	s.issuer, err = tokens.New(tokens.Options{Issuer: issuerURL, Audience: opts.Audience})
-	if err != nil {
-		return nil, fmt.Errorf("token issuer: %w", err)
-	}
-	s.serve(tokL, s.adminHandler())
-	s.Endpoints.Tokens = issuerURL + "/token"
+	return b.s, nil
+}
 
+// builder carries what the start-up steps learn about the template.
+type builder struct {
+	opts Options
+	s    *Stack
+	r    *resolver
+
+	tmpl   *cfn.Template
+	cctx   *cfn.Context
+	issuer string // the token issuer's base URL
+
+	httpL, wsL            map[string]net.Listener // by API logical id
+	tableIDs, functionIDs []string
+	fns                   []function
+}
+
+func (b *builder) loadTemplate(context.Context) error {
+	var err error
+	b.tmpl, err = cfn.Load(b.opts.Template)
+	return err
+}
+
+// listen opens a listener that Close closes.
+func (b *builder) listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	b.s.closers = append(b.s.closers, func(context.Context) error { l.Close(); return nil })
+	return l, nil
+}
+
+func (b *builder) startTokenIssuer(context.Context) error {
+	l, err := b.listen(b.opts.TokensAddr)
+	if err != nil {
+		return err
+	}
+	b.issuer = "http://" + l.Addr().String()
+	b.s.issuer, err = tokens.New(tokens.Options{Issuer: b.issuer, Audience: b.opts.Audience})
+	if err != nil {
+		return fmt.Errorf("token issuer: %w", err)
+	}
+	b.s.serve(l, b.s.adminHandler())
+	b.s.Endpoints.Tokens = b.issuer + "/token"
+	return nil
+}
+
+// evaluateTemplate fixes the parameters (the local issuer and audience
+// unless overridden) and checks that the stack can run the template.
+func (b *builder) evaluateTemplate(context.Context) error {
 	params := map[string]string{}
-	if _, ok := tmpl.Parameters[opts.IssuerParameter]; ok {
-		params[opts.IssuerParameter] = issuerURL
+	if _, ok := b.tmpl.Parameters[b.opts.IssuerParameter]; ok {
+		params[b.opts.IssuerParameter] = b.issuer
 	}
-	if _, ok := tmpl.Parameters[opts.AudienceParameter]; ok {
-		params[opts.AudienceParameter] = opts.Audience
+	if _, ok := b.tmpl.Parameters[b.opts.AudienceParameter]; ok {
+		params[b.opts.AudienceParameter] = b.opts.Audience
 	}
-	for k, v := range opts.Parameters {
+	for k, v := range b.opts.Parameters {
 		params[k] = v
 	}
-	r := newResolver(opts.Region, opts.AccountID)
-	pseudo := cfn.Pseudo{Region: opts.Region, AccountID: opts.AccountID, StackName: opts.StackName, Partition: "aws", URLSuffix: "amazonaws.com"}
-	cctx, err := cfn.NewContext(tmpl, cfn.Options{
-		Parameters: params,
-		Pseudo:     pseudo,
-		Resources:  r,
-	})
+	pseudo := cfn.Pseudo{Region: b.opts.Region, AccountID: b.opts.AccountID, StackName: b.opts.StackName, Partition: "aws", URLSuffix: "amazonaws.com"}
+	var err error
+	b.cctx, err = cfn.NewContext(b.tmpl, cfn.Options{Parameters: params, Pseudo: pseudo, Resources: b.r})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := checkSupported(cctx); err != nil {
-		return nil, err
+	if err := checkSupported(b.cctx); err != nil {
+		return err
 	}
 	// The same checks the template test runs, so a broken template fails
 	// here with every problem named instead of half-starting.
-	if err := samcheck.Check(tmpl, samcheck.Options{Parameters: params, Pseudo: pseudo}); err != nil {
-		return nil, fmt.Errorf("template %s: %w", opts.Template, err)
+	if err := samcheck.Check(b.tmpl, samcheck.Options{Parameters: params, Pseudo: pseudo}); err != nil {
+		return fmt.Errorf("template %s: %w", b.opts.Template, err)
 	}
+	return nil
+}
 
-	// Names and ids every resource resolves to.
-	httpL := map[string]net.Listener{}
-	wsL := map[string]net.Listener{}
-	var tableIDs, functionIDs []string
-	for _, id := range sortedKeys(tmpl.Resources) {
-		if on, err := cctx.Enabled(id); err != nil || !on {
-			if err != nil {
-				return nil, err
-			}
+// nameResources gives every created resource the name or id its Ref and
+// Fn::GetAtt resolve to, and opens the APIs' listeners.
+func (b *builder) nameResources(context.Context) error {
+	opts, r := b.opts, b.r
+	for _, id := range sortedKeys(b.tmpl.Resources) {
+		on, err := b.cctx.Enabled(id)
+		if err != nil {
+			return err
+		}
+		if !on {
 			continue
 		}
-		res := tmpl.Resources[id]
+		res := b.tmpl.Resources[id]
 		switch res.Type {
 		case "AWS::DynamoDB::Table":
 			name, _ := res.Properties["TableName"].(string)
@@ -226,74 +268,81 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				name = opts.StackName + "-" + id
 			}
 			r.tableNames[id] = name
-			tableIDs = append(tableIDs, id)
+			b.tableIDs = append(b.tableIDs, id)
 		case "AWS::Serverless::Function":
 			r.functions[id] = id
 			if opts.Only == "" || opts.Only == id {
-				functionIDs = append(functionIDs, id)
+				b.functionIDs = append(b.functionIDs, id)
 			}
 		case "AWS::SQS::Queue":
 			r.queues[id] = opts.StackName + "-" + id
 		case "AWS::Serverless::HttpApi":
-			r.apiIDs[id] = localID(id)
-			addr := "127.0.0.1:0"
-			if len(httpL) == 0 {
-				addr = opts.HTTPAddr
+			l, err := b.listen(firstOr(len(b.httpL) == 0, opts.HTTPAddr))
+			if err != nil {
+				return err
 			}
-			if httpL[id], err = listen(addr); err != nil {
-				return nil, err
-			}
-			r.apiEndpoint[id] = "http://" + httpL[id].Addr().String()
+			b.httpL[id], r.apiIDs[id], r.apiEndpoint[id] = l, localID(id), "http://"+l.Addr().String()
 		case "AWS::ApiGatewayV2::Api":
-			r.apiIDs[id] = localID(id)
-			addr := "127.0.0.1:0"
-			if len(wsL) == 0 {
-				addr = opts.WebSocketAddr
+			l, err := b.listen(firstOr(len(b.wsL) == 0, opts.WebSocketAddr))
+			if err != nil {
+				return err
 			}
-			if wsL[id], err = listen(addr); err != nil {
-				return nil, err
-			}
-			r.apiEndpoint[id] = "ws://" + wsL[id].Addr().String()
+			b.wsL[id], r.apiIDs[id], r.apiEndpoint[id] = l, localID(id), "ws://"+l.Addr().String()
 		}
 	}
+	return nil
+}
 
-	// DynamoDB and the tables; stream ARNs exist only after creation.
+// firstOr returns addr for the first API of a kind and a free port after.
+func firstOr(first bool, addr string) string {
+	if first {
+		return addr
+	}
+	return "127.0.0.1:0"
+}
+
+func (b *builder) startDynamoDB(ctx context.Context) error {
+	s, opts := b.s, b.opts
+	var err error
 	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID, Retention: opts.StreamRetention, Logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb: %w", err)
+		return fmt.Errorf("dynamodb: %w", err)
 	}
 	s.Endpoints.DynamoDB = s.dynamo.URL()
-	for _, id := range tableIDs {
-		props, err := cctx.Properties(id)
+	for _, id := range b.tableIDs {
+		props, err := b.cctx.Properties(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		spec, err := tableSpec(id, r.tableNames[id], props)
+		spec, err := tableSpec(id, b.r.tableNames[id], props)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		info, err := s.dynamo.CreateTable(ctx, spec)
 		if err != nil {
-			return nil, fmt.Errorf("create table %s: %w", id, err)
+			return fmt.Errorf("create table %s: %w", id, err)
 		}
-		r.streamARNs[id] = info.StreamARN
+		b.r.streamARNs[id] = info.StreamARN
 		s.Tables = append(s.Tables, info.Name)
 	}
+	return nil
+}
 
-	// Functions: resolve, build, register.
-	var fns []function
+// startFunctions resolves, builds and registers the functions.
+func (b *builder) startFunctions(ctx context.Context) error {
+	s, opts := b.s, b.opts
 	pkgs := map[string]string{}
-	for _, id := range functionIDs {
-		props, err := cctx.Properties(id)
+	for _, id := range b.functionIDs {
+		props, err := b.cctx.Properties(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		f, err := functionPlan(id, tmpl, props)
+		f, err := functionPlan(id, props)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for k, v := range f.Env {
-			f.Env[k] = r.localizeURL(v)
+			f.Env[k] = b.r.localizeURL(v)
 		}
 		// The SDK reads these, so functions reach the local services
 		// without any code of theirs knowing about the stack.
@@ -302,63 +351,59 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		for k, v := range opts.Env[id] {
 			f.Env[k] = v
 		}
-		fns = append(fns, f)
+		b.fns = append(b.fns, f)
 		pkgs[id] = f.Package
 	}
+	var err error
 	s.runtime, err = lambdarun.New(lambdarun.Options{Logger: opts.Logger, LogWriter: opts.FunctionLogs, Region: opts.Region, AccountID: opts.AccountID})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	bins, err := s.runtime.Build(ctx, lambdarun.BuildSpec{RepoRoot: repoRoot, Functions: pkgs, OutDir: opts.BuildDir})
+	bins, err := s.runtime.Build(ctx, lambdarun.BuildSpec{RepoRoot: b.tmpl.Dir, Functions: pkgs, OutDir: opts.BuildDir})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, f := range fns {
+	for _, f := range b.fns {
 		if err := s.runtime.Register(lambdarun.Function{Name: f.ID, Binary: bins[f.ID], Env: f.Env, Timeout: f.Timeout, MemoryMB: f.MemoryMB, MaxConcurrency: opts.MaxConcurrency}); err != nil {
-			return nil, err
+			return err
 		}
 		s.Functions = append(s.Functions, f.ID)
 	}
+	return nil
+}
 
-	if opts.Only != "" {
-		if len(s.Functions) == 0 {
-			return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
-		}
-		return s, nil
-	}
-
-	// HTTP APIs.
-	hapis, err := httpAPIs(cctx, r, fns)
+func (b *builder) startHTTPAPIs(ctx context.Context) error {
+	s, opts, r := b.s, b.opts, b.r
+	apis, err := httpAPIs(b.cctx, r, b.fns)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, id := range sortedKeys(hapis) {
-		api := hapis[id]
-		l := httpL[id]
+	for _, id := range sortedKeys(apis) {
+		api := apis[id]
+		l := b.httpL[id]
 		if l == nil { // SAM's implicit API
-			if l, err = listen(opts.HTTPAddr); err != nil {
-				return nil, err
+			if l, err = b.listen(firstOr(len(b.httpL) == 0, opts.HTTPAddr)); err != nil {
+				return err
 			}
-			r.apiEndpoint[id] = "http://" + l.Addr().String()
+			b.httpL[id], r.apiEndpoint[id] = l, "http://"+l.Addr().String()
 		}
 		api.Config.APIID, api.Config.Region, api.Config.AccountID, api.Config.Logger = r.apiIDs[id], opts.Region, opts.AccountID, opts.Logger
 		for _, ja := range api.jwt {
 			v, err := newClaimsVerifier(ctx, ja.Issuer, ja.Audience)
 			if err != nil {
-				return nil, fmt.Errorf("HttpApi %s authorizer %s: %w", id, ja.Name, err)
+				return fmt.Errorf("HttpApi %s authorizer %s: %w", id, ja.Name, err)
 			}
 			s.closers = append(s.closers, v.Close)
 			api.Config.Authorizers = append(api.Config.Authorizers, httpgw.JWTAuthorizer{Name: ja.Name, IdentitySource: ja.IdentitySource, Issuer: ja.Issuer, Audience: ja.Audience, Verifier: v})
 		}
 		gw, err := httpgw.New(api.Config, s.runtime)
 		if err != nil {
-			return nil, fmt.Errorf("HttpApi %s: %w", id, err)
+			return fmt.Errorf("HttpApi %s: %w", id, err)
 		}
 		s.serve(l, gw)
 		for _, rt := range api.Config.Routes {
 			s.HTTPRoutes = append(s.HTTPRoutes, fmt.Sprintf("%-6s %-40s -> %s", rt.Method, rt.Path, rt.Function))
 		}
-		slices.SortFunc(s.HTTPRoutes, func(a, b string) int { return strings.Compare(a[7:], b[7:]) })
 		if s.Endpoints.HTTPAPI == "" {
 			s.Endpoints.HTTPAPI = r.apiEndpoint[id]
 			if st := api.Config.Stage; st != "" && st != httpgw.DefaultStage {
@@ -366,44 +411,50 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			}
 		}
 	}
+	// By path, then method.
+	slices.SortFunc(s.HTTPRoutes, func(a, b string) int { return strings.Compare(a[7:], b[7:]) })
+	return nil
+}
 
-	// WebSocket APIs.
-	wapis, err := wsAPIs(cctx, r)
+func (b *builder) startWebSocketAPIs(context.Context) error {
+	s := b.s
+	apis, err := wsAPIs(b.cctx, b.r)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, id := range sortedKeys(wapis) {
-		api := wapis[id]
-		api.Config.Limits, api.Config.Logger = opts.WebSocketLimits, opts.Logger
+	for _, id := range sortedKeys(apis) {
+		api := apis[id]
+		api.Config.Limits, api.Config.Logger = b.opts.WebSocketLimits, b.opts.Logger
 		gw, err := wsgw.New(api.Config, s.runtime)
 		if err != nil {
-			return nil, fmt.Errorf("WebSocket API %s: %w", id, err)
+			return fmt.Errorf("WebSocket API %s: %w", id, err)
 		}
 		s.ws = append(s.ws, gw)
-		s.serve(wsL[id], gw)
+		s.serve(b.wsL[id], gw)
 		for _, key := range sortedKeys(api.Config.Routes) {
-			rt := api.Config.Routes[key]
-			s.WSRoutes = append(s.WSRoutes, fmt.Sprintf("%-12s -> %s", key, rt.Function))
+			s.WSRoutes = append(s.WSRoutes, fmt.Sprintf("%-12s -> %s", key, api.Config.Routes[key].Function))
 		}
 		if s.Endpoints.WebSocket == "" {
-			s.Endpoints.WebSocket = r.apiEndpoint[id] + "/" + api.Config.Stage
+			s.Endpoints.WebSocket = b.r.apiEndpoint[id] + "/" + api.Config.Stage
 			s.Endpoints.Management = strings.Replace(s.Endpoints.WebSocket, "ws://", "http://", 1)
 		}
 	}
+	return nil
+}
 
-	// Stream event source mappings.
-	maps, err := streamMappings(fns, r)
+func (b *builder) startStreamMappings(ctx context.Context) error {
+	maps, err := streamMappings(b.fns)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, m := range maps {
-		p, err := esm.Start(ctx, s.dynamo, s.runtime, m, esm.Options{Region: opts.Region, AccountID: opts.AccountID, Logger: opts.Logger})
+		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
+			return fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
 		}
-		s.pollers = append(s.pollers, p)
+		b.s.pollers = append(b.s.pollers, p)
 	}
-	return s, nil
+	return nil
 }
 
 // serve runs an HTTP server on l until Close.
