@@ -97,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintln(stderr, "devstack: building functions and starting services...")
-	s, err := stack.Start(ctx, opts)
+	s, err := stack.Start(ctx, *opts)
 	if err != nil {
 		return err
 	}
@@ -122,14 +122,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return s.Close(shutdownCtx)
 }
 
-func commonFlags(fs *flag.FlagSet) (stack.Options, params) {
+// commonFlags binds the flags shared by the stack and invoke. It returns a
+// pointer: the flags write into these options when fs is parsed, so a copy
+// taken before parsing would silently drop every value given.
+func commonFlags(fs *flag.FlagSet) (*stack.Options, params) {
 	ps := params{}
-	var o stack.Options
+	o := new(stack.Options)
 	fs.StringVar(&o.Template, "template", "template.yaml", "SAM template to run")
 	fs.Var(ps, "param", "template parameter override Key=Value (repeatable)")
 	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", "", "use this DynamoDB endpoint (DynamoDB Local, LocalStack) instead of the embedded one")
 	fs.StringVar(&o.BuildDir, "build-dir", "", "where function binaries go (default: a temporary directory)")
 	fs.StringVar(&o.Region, "region", "us-east-1", "region reported to functions")
+	fs.StringVar(&o.StackName, "stack-name", "local", "AWS::StackName; tables are named <stack-name>-<LogicalId>")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "instances per function at most (default 10)")
 	fs.DurationVar(&o.WebSocketLimits.IdleTimeout, "ws-idle-timeout", 10*time.Minute, "close WebSockets idle this long (API Gateway: 10 minutes)")
 	fs.DurationVar(&o.WebSocketLimits.MaxConnectionAge, "ws-max-age", 2*time.Hour, "close WebSockets after this long (API Gateway: 2 hours)")
@@ -205,7 +209,7 @@ func invoke(args []string, stdout, stderr io.Writer) error {
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts.FunctionLogs = stderr
 	ctx := context.Background()
-	s, err := stack.Start(ctx, opts)
+	s, err := stack.Start(ctx, *opts)
 	if err != nil {
 		return err
 	}

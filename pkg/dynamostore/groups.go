@@ -86,7 +86,7 @@ func (s *Store) ListPublicGroups(ctx context.Context, p groupcast.PageRequest) (
 }
 
 func userGroupsQuery(userID string) query {
-	return query{index: IndexGSI1, partition: prefixUser + userID, sk: beginsWith(prefixGroup), newest: true}
+	return query{index: IndexGSI1, partition: prefixUser + userID, sk: beginsWith(prefixGroup), skValid: hasPrefix(prefixGroup), newest: true}
 }
 
 // ListUserGroups lists userID's groups, most recently joined first.
@@ -172,7 +172,7 @@ func (s *Store) Memberships(ctx context.Context, keys []groupcast.MemberKey) (ma
 }
 
 func membersQuery(groupID string) query {
-	return query{partition: prefixGroup + groupID, sk: beginsWith(prefixMember)}
+	return query{partition: prefixGroup + groupID, sk: beginsWith(prefixMember), skValid: hasPrefix(prefixMember)}
 }
 
 // ListMembers lists a group's members in user id order.
@@ -283,11 +283,12 @@ func (s *Store) PutPost(ctx context.Context, p groupcast.Post) error {
 // "newer than afterPostID" is "sort key greater than POST#afterPostID"; no
 // other item type of the group partition sorts after "POST#".
 func (s *Store) ListPosts(ctx context.Context, groupID string, p groupcast.PageRequest, afterPostID string) (groupcast.Page[groupcast.Post], error) {
-	q := query{partition: prefixGroup + groupID, sk: beginsWith(prefixPost), newest: true}
+	q := query{partition: prefixGroup + groupID, sk: beginsWith(prefixPost), skValid: hasPrefix(prefixPost), newest: true}
 	if afterPostID != "" {
 		q.sk = func(k expression.KeyBuilder) expression.KeyConditionBuilder {
 			return expression.KeyGreaterThan(k, expression.Value(prefixPost+afterPostID))
 		}
+		q.skValid = func(sk string) bool { return sk > prefixPost+afterPostID }
 	}
 	items, next, err := s.queryPage(ctx, q, p)
 	if err != nil {

@@ -37,7 +37,7 @@ func (s *Store) PutNotifications(ctx context.Context, ns []groupcast.Notificatio
 
 // ListNotifications lists userID's inbox, newest first.
 func (s *Store) ListNotifications(ctx context.Context, userID string, p groupcast.PageRequest) (groupcast.Page[groupcast.Notification], error) {
-	q := query{partition: prefixUser + userID, sk: beginsWith(prefixNotif), newest: true}
+	q := query{partition: prefixUser + userID, sk: beginsWith(prefixNotif), skValid: hasPrefix(prefixNotif), newest: true}
 	items, next, err := s.queryPage(ctx, q, p)
 	if err != nil {
 		return groupcast.Page[groupcast.Notification]{}, fmt.Errorf("list notifications of %s: %w", userID, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -173,6 +174,11 @@ type query struct {
 	newest    bool // descending sort-key order
 	filter    *expression.ConditionBuilder
 	count     bool // Select COUNT
+	// skValid, when set, reports whether a sort-key value lies inside the sk
+	// condition. A cursor's sort key must: DynamoDB rejects an
+	// ExclusiveStartKey outside the query's key condition with a
+	// ValidationException, which would surface as a 500, not a 400.
+	skValid func(string) bool
 }
 
 func (q query) keyNames() (pk, sk string) {
@@ -227,6 +233,10 @@ func (s *Store) queryPage(ctx context.Context, q query, p groupcast.PageRequest)
 		pkName, skName := q.keyNames()
 		if in.ExclusiveStartKey, err = decodeCursor(p.Cursor, pkName, q.partition, skName); err != nil {
 			return nil, "", err
+		}
+		if sk, _ := in.ExclusiveStartKey[skName].(*types.AttributeValueMemberS); q.skValid != nil && !q.skValid(sk.Value) {
+			return nil, "", fmt.Errorf("cursor sort key %q outside the query: %w", sk.Value,
+				groupcast.Errorf(groupcast.CodeInvalid, "cursor is malformed or belongs to another listing"))
 		}
 	}
 	res, err := s.db.Query(ctx, in)
@@ -287,6 +297,11 @@ func beginsWith(prefix string) func(expression.KeyBuilder) expression.KeyConditi
 	return func(k expression.KeyBuilder) expression.KeyConditionBuilder {
 		return expression.KeyBeginsWith(k, prefix)
 	}
+}
+
+// hasPrefix is the skValid of beginsWith(prefix).
+func hasPrefix(prefix string) func(string) bool {
+	return func(sk string) bool { return strings.HasPrefix(sk, prefix) }
 }
 
 // conditionFailed reports whether err is a failed condition of a single-item write.

@@ -192,15 +192,28 @@ func TestPaginationRejectsForeignCursors(t *testing.T) {
 	if err != nil || page.NextCursor == "" {
 		t.Fatalf("first page = %+v, %v", page, err)
 	}
-	if _, err := e.store.ListPosts(ctx, "b", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}, ""); groupcast.ErrorCode(err) != groupcast.CodeInvalid {
-		t.Fatalf("cursor of group a on group b: %v, want invalid", err)
+	// The cursor points at P1 (newest first: P2, P1 on the first page).
+	cursor := groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}
+	tests := []struct {
+		name string
+		list func() error
+		want groupcast.Code
+	}{
+		{"its own listing", func() error { _, err := e.store.ListPosts(ctx, "a", cursor, ""); return err }, ""},
+		{"its own listing, after an older post", func() error { _, err := e.store.ListPosts(ctx, "a", cursor, "P0"); return err }, ""},
+		{"group a's cursor on group b", func() error { _, err := e.store.ListPosts(ctx, "b", cursor, ""); return err }, groupcast.CodeInvalid},
+		// Same partition but outside the key condition: real DynamoDB answers
+		// a ValidationException (a 500), so it must be refused as invalid.
+		{"post cursor on members", func() error { _, err := e.store.ListMembers(ctx, "a", cursor); return err }, groupcast.CodeInvalid},
+		{"cursor at or before after", func() error { _, err := e.store.ListPosts(ctx, "a", cursor, "P1"); return err }, groupcast.CodeInvalid},
+		{"post cursor on notifications", func() error { _, err := e.store.ListNotifications(ctx, "owner", cursor); return err }, groupcast.CodeInvalid},
 	}
-	if _, err := e.store.ListMembers(ctx, "a", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}); err != nil {
-		// Same partition, so it is accepted; the listing starts after that key.
-		t.Fatalf("cursor in its own partition: %v", err)
-	}
-	if _, err := e.store.ListNotifications(ctx, "owner", groupcast.PageRequest{Limit: 2, Cursor: page.NextCursor}); groupcast.ErrorCode(err) != groupcast.CodeInvalid {
-		t.Fatalf("post cursor on notifications: %v, want invalid", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.list(); groupcast.ErrorCode(err) != tt.want {
+				t.Fatalf("error = %v, want code %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/groupcast/groupcast/pkg/cfn"
 	"github.com/groupcast/groupcast/pkg/cfn/samcheck"
 	"github.com/groupcast/groupcast/pkg/localstack/dynamo"
@@ -319,6 +321,13 @@ func (b *builder) startDynamoDB(ctx context.Context) error {
 			return err
 		}
 		info, err := s.dynamo.CreateTable(ctx, spec)
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) {
+			// An external DynamoDB keeps its tables across runs, but the
+			// stream of a table the stack did not create would be invisible
+			// to it; a fresh name keeps the stream and the old data intact.
+			return fmt.Errorf("create table %s: table %s already exists at %s; start with another --stack-name (table names are <stack-name>-<LogicalId>) or delete it", id, b.r.tableNames[id], opts.DynamoDBEndpoint)
+		}
 		if err != nil {
 			return fmt.Errorf("create table %s: %w", id, err)
 		}
