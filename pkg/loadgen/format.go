@@ -18,7 +18,7 @@ func WriteTable(w io.Writer, r Report) error {
 	row("duplicated", "%d", r.Duplicated)
 	row("missing", "%d", r.Missing)
 	row("post errors", "%d", r.PostErrors)
-	row("delivery latency ms p50/p90/p99/max", "%.1f / %.1f / %.1f / %.1f", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+	row("delivery latency ms min/p50/p90/p99/max", "%.1f / %.1f / %.1f / %.1f / %.1f", r.Latency.Min, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 	row("fan-out throughput", "%.0f deliveries/s", r.Throughput)
 	row("POST latency ms p50/p99", "%.1f / %.1f", r.PostLatency.P50, r.PostLatency.P99)
 	row("connect+subscribe ms p50/p99", "%.1f / %.1f", r.ConnectTime.P50, r.ConnectTime.P99)

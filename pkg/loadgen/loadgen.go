@@ -104,6 +104,7 @@ type StackStats struct {
 
 // Percentiles summarises a set of durations, in milliseconds.
 type Percentiles struct {
+	Min float64 `json:"min"`
 	P50 float64 `json:"p50"`
 	P90 float64 `json:"p90"`
 	P99 float64 `json:"p99"`
@@ -120,7 +121,7 @@ func percentiles(ds []time.Duration) Percentiles {
 		i := int(q*float64(len(ds)-1) + 0.5)
 		return ms(ds[i])
 	}
-	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms(ds[len(ds)-1]), N: len(ds)}
+	return Percentiles{Min: ms(ds[0]), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms(ds[len(ds)-1]), N: len(ds)}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
