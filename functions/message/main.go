@@ -10,8 +10,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
@@ -43,12 +41,7 @@ func run() error {
 		return err
 	}
 
-	ctx := context.Background()
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("load AWS config: %w", err)
-	}
-	store, err := dynamostore.New(dynamodb.NewFromConfig(awsCfg), table)
+	store, err := dynamostore.Open(context.Background(), table)
 	if err != nil {
 		return err
 	}

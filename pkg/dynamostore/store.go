@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -386,4 +387,15 @@ func (s *Store) transactDelete(pk, sk string, c expression.ConditionBuilder) (ty
 		TableName: s.table, Key: key(pk, sk), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	}}, nil
+}
+
+// Open returns a Store on table with a client from the default AWS
+// configuration (environment, shared config, the Lambda role), which also
+// honours AWS_ENDPOINT_URL_DYNAMODB for local endpoints.
+func Open(ctx context.Context, table string) (*Store, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return New(dynamodb.NewFromConfig(cfg), table)
 }
