@@ -14,6 +14,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+
+	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
 // Poster pushes one message to one WebSocket connection. The SDK's
@@ -157,12 +159,7 @@ func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []
 		case err == nil:
 			return delivered
 		case isGone(err):
-			// A failed delete is only logged: the connection's TTL and
-			// $disconnect clean up too, and failing the record would
-			// re-push to every other subscriber.
-			if derr := f.store.DeleteConnection(ctx, connectionID); derr != nil {
-				f.log.WarnContext(ctx, "delete gone connection", "connectionId", connectionID, "error", derr)
-			}
+			f.forgetGone(ctx, connectionID)
 			return gone
 		case !retryable(err) || attempt >= policy.MaxAttempts || ctx.Err() != nil:
 			f.log.WarnContext(ctx, "delivery failed", "connectionId", connectionID, "attempts", attempt, "error", err)
@@ -176,6 +173,35 @@ func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []
 			return failed
 		case <-t.C:
 		}
+	}
+}
+
+// handshakeGrace is how long after connectedAt a 410 does not prove a
+// connection dead. $connect writes the connection item before API Gateway
+// finishes the handshake, and until then @connections answers 410 for it;
+// deleting the item in that window would leave a live socket that no
+// fan-out can find. API Gateway's integration timeout (29 s) bounds the
+// window, measured from connectedAt, the start of the handshake.
+const handshakeGrace = 30 * time.Second
+
+// forgetGone deletes a connection that answered 410, and its
+// subscriptions, so later fan-outs skip it. A failure is only logged: the
+// connection's TTL and $disconnect clean up too, and failing the record
+// would re-push to every other subscriber.
+func (f *Fanout) forgetGone(ctx context.Context, connectionID string) {
+	c, err := f.store.GetConnection(ctx, connectionID)
+	switch {
+	case groupcast.ErrorCode(err) == groupcast.CodeNotFound:
+		// $disconnect got there first; subscriptions may remain.
+	case err != nil:
+		f.log.WarnContext(ctx, "read gone connection", "connectionId", connectionID, "error", err)
+		return
+	case f.cfg.Now().Sub(c.ConnectedAt) < handshakeGrace:
+		f.log.InfoContext(ctx, "410 from a connection still in its handshake; kept", "connectionId", connectionID)
+		return
+	}
+	if err := f.store.DeleteConnection(ctx, connectionID); err != nil {
+		f.log.WarnContext(ctx, "delete gone connection", "connectionId", connectionID, "error", err)
 	}
 }
 

@@ -24,6 +24,7 @@ type Store interface {
 	// subscribed to groupID ("public" for the new-public-groups feed).
 	ForEachGroupSubscriber(ctx context.Context, groupID string, fn func([]groupcast.Subscriber) error) error
 	UserConnectionIDs(ctx context.Context, userID string) ([]string, error)
+	GetConnection(ctx context.Context, connectionID string) (groupcast.Connection, error)
 	// DeleteConnection removes a connection and its subscriptions.
 	DeleteConnection(ctx context.Context, connectionID string) error
 	ForEachGroupMemberID(ctx context.Context, groupID string, fn func([]string) error) error
@@ -58,7 +59,8 @@ type Config struct {
 	Concurrency      int
 	InboxFanoutLimit int
 	Retry            RetryPolicy
-	// Now is the clock used for the fan-out lag metric; nil means time.Now.
+	// Now is the clock of the fan-out lag metric and of the handshake
+	// grace for 410s; nil means time.Now.
 	Now func() time.Time
 }
 

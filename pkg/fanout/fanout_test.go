@@ -163,6 +163,39 @@ func TestGoneConnectionIsDeleted(t *testing.T) {
 	}
 }
 
+// A connection whose $connect has written its item answers 410 until API
+// Gateway completes the handshake; that 410 must not delete it, or the
+// socket that opens a moment later is unreachable.
+func TestGoneDuringHandshakeKeepsConnection(t *testing.T) {
+	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		connectedAt time.Time
+		wantDeleted []string
+	}{
+		{"just connected", now.Add(-time.Second), nil},
+		{"inside the integration timeout", now.Add(-29 * time.Second), nil},
+		{"past the handshake", now.Add(-handshakeGrace), []string{"c1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newWorld()
+			store.connectedAt["c1"] = tc.connectedAt
+			h := newHarness(t, store, Config{Now: func() time.Time { return now }})
+			h.conns.script["c1"] = []int{http.StatusGone}
+			if _, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(store.deleted, tc.wantDeleted) {
+				t.Errorf("deleted %v, want %v", store.deleted, tc.wantDeleted)
+			}
+			if !strings.Contains(h.metrics.String(), `"Gone":1`) {
+				t.Errorf("metrics line %s, want Gone 1", h.metrics.String())
+			}
+		})
+	}
+}
+
 func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -191,10 +191,12 @@ type memStore struct {
 	notifications []groupcast.Notification
 	deleted       []string
 	putErr        error
+	// connectedAt of a connection; absent means long ago.
+	connectedAt map[string]time.Time
 }
 
 func newMemStore() *memStore {
-	return &memStore{pageSize: 2, subs: map[string][]groupcast.Subscriber{}, members: map[string][]string{}, groups: map[string]groupcast.Group{}}
+	return &memStore{pageSize: 2, subs: map[string][]groupcast.Subscriber{}, members: map[string][]string{}, groups: map[string]groupcast.Group{}, connectedAt: map[string]time.Time{}}
 }
 
 func (m *memStore) subscribe(groupID, userID string, connectionIDs ...string) {
@@ -233,6 +235,20 @@ func (m *memStore) UserConnectionIDs(ctx context.Context, userID string) ([]stri
 		}
 	}
 	return out, nil
+}
+
+// GetConnection finds a connection by its subscriptions.
+func (m *memStore) GetConnection(ctx context.Context, connectionID string) (groupcast.Connection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, subs := range m.subs {
+		for _, s := range subs {
+			if s.ConnectionID == connectionID {
+				return groupcast.Connection{ID: connectionID, UserID: s.UserID, ConnectedAt: m.connectedAt[connectionID]}, nil
+			}
+		}
+	}
+	return groupcast.Connection{}, groupcast.Errorf(groupcast.CodeNotFound, "connection %s not found", connectionID)
 }
 
 func (m *memStore) DeleteConnection(ctx context.Context, connectionID string) error {

@@ -30,7 +30,7 @@ func TestWithDynamoStore(t *testing.T) {
 	}
 	expires := time.Now().Add(time.Hour)
 	for _, c := range []groupcast.Connection{{ID: "a1", UserID: "alice"}, {ID: "b1", UserID: "bob"}, {ID: "c1", UserID: "carol"}} {
-		c.ConnectedAt = created
+		c.ConnectedAt = time.Now().Add(-time.Hour) // past the handshake: a 410 means gone
 		if err := store.PutConnection(ctx, c, expires); err != nil {
 			t.Fatal(err)
 		}

@@ -352,6 +352,9 @@ func TestTTLExpiryRecordsServiceRemove(t *testing.T) {
 	if d := ttl.TimeToLiveDescription; d.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != "ttl" {
 		t.Fatalf("DescribeTimeToLive = %+v", d)
 	}
+	// Take the position before writing: the sweeper runs every 20 ms and
+	// may delete the expired item before the last put returns.
+	after, _ := s.LatestSequenceNumber(info.StreamARN)
 	now := time.Now().Unix()
 	items := map[string]types.AttributeValue{
 		"expired": &types.AttributeValueMemberN{Value: strconv.FormatInt(now-60, 10)},
@@ -365,16 +368,21 @@ func TestTTLExpiryRecordsServiceRemove(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after, _ := s.LatestSequenceNumber(info.StreamARN)
 
 	deadline := time.After(waitLimit)
-	var got []Record
+	var got []Record // the REMOVE records, after the three INSERTs
 	for len(got) == 0 {
 		recs, wake, err := s.Read(info.StreamARN, after, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got = recs; len(got) > 0 {
+		for _, r := range recs {
+			if r.EventName == "REMOVE" {
+				got = append(got, r)
+			}
+			after = r.SequenceNumber
+		}
+		if len(got) > 0 {
 			break
 		}
 		select {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -418,25 +419,42 @@ func TestClosedAndStaleConnectionsAreCleanedUp(t *testing.T) {
 	})
 
 	// A connection the table still lists but API Gateway no longer knows
-	// (its $disconnect was lost) is removed by the fan-out after a 410.
+	// (its $disconnect was lost) is removed by the fan-out after a 410,
+	// once it is older than a handshake can be.
 	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := "StaleConnId0="
-	if err := svc.Connect(ctx, groupcast.Connection{ID: stale, UserID: b.ID, DisplayName: "b", ConnectedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := svc.Subscribe(ctx, stale, []string{g.GroupID}); err != nil {
-		t.Fatal(err)
+	// One that connected a moment ago also answers 410 while API Gateway
+	// finishes its handshake, and must be kept.
+	stale, young := "StaleConnId0=", "YoungConnId0="
+	for id, at := range map[string]time.Time{stale: time.Now().Add(-time.Minute), young: time.Now()} {
+		if err := svc.Connect(ctx, groupcast.Connection{ID: id, UserID: b.ID, DisplayName: "b", ConnectedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.Subscribe(ctx, id, []string{g.GroupID}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := a.CreatePost(ctx, g.GroupID, "anyone there?"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "stale connection removed after 410", func() bool {
 		ids, err := store.UserConnectionIDs(ctx, b.ID)
-		return err == nil && len(ids) == 0
+		return err == nil && slices.Equal(ids, []string{young})
 	})
+	// The shard's records are handled in order, so once a later post
+	// reaches a live subscriber the first post's 410s have been handled.
+	watcher := newUser(t, s, "w")
+	cw := watcher.connect(t, s, g.GroupID)
+	p, err := a.CreatePost(ctx, g.GroupID, "still here?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitMatching(t, cw, "group.post_created", `"postId":"`+p.PostID+`"`)
+	if _, err := store.GetConnection(ctx, young); err != nil {
+		t.Errorf("connection in its handshake window was deleted after a 410: %v", err)
+	}
 }
 
 func storeOf(t *testing.T, s *stack.Stack) *dynamostore.Store {
