@@ -175,6 +175,8 @@ type query struct {
 	newest    bool // descending sort-key order
 	filter    *expression.ConditionBuilder
 	count     bool // Select COUNT
+	// project, when set, names the only attributes to return.
+	project []string
 	// skValid, when set, reports whether a sort-key value lies inside the sk
 	// condition. A cursor's sort key must: DynamoDB rejects an
 	// ExclusiveStartKey outside the query's key condition with a
@@ -202,6 +204,13 @@ func (q query) input(table *string) (*dynamodb.QueryInput, error) {
 	if q.filter != nil {
 		b = b.WithFilter(*q.filter)
 	}
+	if len(q.project) > 0 {
+		names := make([]expression.NameBuilder, len(q.project))
+		for i, n := range q.project {
+			names[i] = expression.Name(n)
+		}
+		b = b.WithProjection(expression.NamesList(names[0], names[1:]...))
+	}
 	expr, err := b.Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query on %s: %w", q.partition, err)
@@ -210,6 +219,7 @@ func (q query) input(table *string) (*dynamodb.QueryInput, error) {
 		TableName:                 table,
 		KeyConditionExpression:    expr.KeyCondition(),
 		FilterExpression:          expr.Filter(),
+		ProjectionExpression:      expr.Projection(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 		ScanIndexForward:          aws.Bool(!q.newest),

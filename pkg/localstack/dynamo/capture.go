@@ -8,10 +8,10 @@ import (
 	"sort"
 )
 
-// change is one item a write may modify, on a table with a stream.
+// change is one item a write may modify, on a table with a stream or TTL.
 type change struct {
 	table  string
-	stream *stream
+	stream *stream // nil when the table has TTL but no stream
 	keys   keySchema
 	key    item
 	old    item
@@ -38,6 +38,9 @@ func (s *Server) write(w http.ResponseWriter, ctx context.Context, op string, bo
 	changes, planErr := s.plan(ctx, op, body)
 	if planErr == nil {
 		for i := range changes {
+			if changes[i].stream == nil {
+				continue // only the new image matters, for TTL
+			}
 			old, err := s.backend.getItem(ctx, changes[i].table, changes[i].key)
 			if err != nil {
 				planErr = err
@@ -73,6 +76,10 @@ func (s *Server) write(w http.ResponseWriter, ctx context.Context, op string, bo
 		newItem, err := s.backend.getItem(ctx, c.table, c.key)
 		if err != nil {
 			s.log.Error("dynamo: read new image; write not captured in stream", "op", op, "table", c.table, "err", err)
+			continue
+		}
+		s.trackTTL(c.table, c.key, newItem)
+		if c.stream == nil {
 			continue
 		}
 		if rec, ok := buildRecord(c.keys, c.stream.viewType, c.key, c.old, newItem, nil); ok {
@@ -133,7 +140,8 @@ func recordSize(it item) int64 {
 	return int64(len(b))
 }
 
-// plan lists the items a write may change, on tables that have a stream.
+// plan lists the items a write may change, on tables that have a stream
+// or TTL.
 func (s *Server) plan(ctx context.Context, op string, body []byte) ([]change, error) {
 	type target struct {
 		table string
@@ -204,9 +212,9 @@ func (s *Server) plan(ctx context.Context, op string, body []byte) ([]change, er
 			return nil, err
 		}
 		s.mu.Lock()
-		st := t.stream
+		st, ttl := t.stream, t.ttlAttr
 		s.mu.Unlock()
-		if st == nil {
+		if st == nil && ttl == "" {
 			continue
 		}
 		key, err := t.keys.project(tg.it)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -412,6 +413,95 @@ func TestTTLExpiryRecordsServiceRemove(t *testing.T) {
 	if scan.Count != 2 {
 		t.Errorf("%d items left, want 2 (future and string)", scan.Count)
 	}
+}
+
+// The sweeper finds expired items from what writes left behind, on a table
+// with TTL and no stream: later writes that move, remove or delete the TTL
+// are honoured, and non-numbers never expire.
+func TestTTLSweepFollowsWrites(t *testing.T) {
+	s := startServer(t, Options{TTLSweepInterval: time.Hour}) // swept by hand below
+	c := s.Client()
+	ctx := context.Background()
+	info := newTable(t, s, "", "ttl")
+	n := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+	for pk, v := range map[string]types.AttributeValue{"a": n("1000"), "b": n("1000"), "c": n("1000"), "d": n("1000"), "e": &types.AttributeValueMemberS{Value: "1000"}} {
+		it := itemV(pk, "s", "x")
+		it["ttl"] = v
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &info.Name, Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := func(pk, expr string, values map[string]types.AttributeValue) {
+		t.Helper()
+		if _, err := c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &info.Name, Key: key(pk, "s"), UpdateExpression: &expr, ExpressionAttributeValues: values}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("b", "SET ttl = :t", map[string]types.AttributeValue{":t": n("5000")})
+	update("c", "REMOVE ttl", nil)
+	if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &info.Name, Key: key("d", "s")}); err != nil {
+		t.Fatal(err)
+	}
+
+	s.sweepTTL(ctx, time.Unix(2000, 0))
+
+	if got, want := scanPKs(t, c, info.Name), []string{"b", "c", "e"}; !slices.Equal(got, want) {
+		t.Errorf("items after the sweep %v, want %v", got, want)
+	}
+	s.sweepTTL(ctx, time.Unix(6000, 0))
+	if got, want := scanPKs(t, c, info.Name), []string{"c", "e"}; !slices.Equal(got, want) {
+		t.Errorf("items after the second sweep %v, want %v", got, want)
+	}
+}
+
+// Enabling TTL on a table that already holds items finds their TTLs.
+func TestTTLEnabledOnExistingItems(t *testing.T) {
+	s := startServer(t, Options{TTLSweepInterval: time.Hour})
+	c := s.Client()
+	ctx := context.Background()
+	info := newTable(t, s, ViewNewAndOldImages, "")
+	for pk, ttl := range map[string]string{"old": "1000", "new": "5000"} {
+		it := itemV(pk, "s", "x")
+		it["ttl"] = &types.AttributeValueMemberN{Value: ttl}
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &info.Name, Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := s.LatestSequenceNumber(info.StreamARN)
+	if _, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               &info.Name,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	s.sweepTTL(ctx, time.Unix(2000, 0))
+
+	if got, want := scanPKs(t, c, info.Name), []string{"new"}; !slices.Equal(got, want) {
+		t.Errorf("items after the sweep %v, want %v", got, want)
+	}
+	recs, _, err := s.Read(info.StreamARN, after, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || summarize(t, recs[0]) != (summary{"REMOVE", "old/s", "x", "-"}) || recs[0].UserIdentity == nil {
+		t.Errorf("records after enabling TTL and sweeping: %+v", recs)
+	}
+}
+
+// scanPKs returns the sorted partition keys of a table's items.
+func scanPKs(t *testing.T, c *dynamodb.Client, table string) []string {
+	t.Helper()
+	out, err := c.Scan(context.Background(), &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pks []string
+	for _, it := range out.Items {
+		pks = append(pks, it["PK"].(*types.AttributeValueMemberS).Value)
+	}
+	slices.Sort(pks)
+	return pks
 }
 
 func streamsClient(s *Server) *dynamodbstreams.Client {

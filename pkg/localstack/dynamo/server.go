@@ -90,6 +90,17 @@ type tableMeta struct {
 	keys    keySchema
 	stream  *stream // the enabled stream, or nil
 	ttlAttr string  // "" when TTL is disabled
+	// expiring holds, while TTL is enabled, every item whose TTL attribute
+	// is a number, by keyID: the proxy sees every write, so the sweeper
+	// finds expired items here instead of scanning the table, which in
+	// kumo walks every item under a lock that stalls all writes.
+	expiring map[string]expiringItem
+}
+
+// expiringItem is an item's key and its TTL in epoch seconds.
+type expiringItem struct {
+	key item
+	at  float64
 }
 
 // Start listens on opts.Addr and serves until Close.

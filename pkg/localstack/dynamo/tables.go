@@ -258,22 +258,36 @@ func (s *Server) updateTimeToLive(w http.ResponseWriter, ctx context.Context, bo
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case spec.Enabled && t.ttlAttr != "":
+		s.mu.Unlock()
 		writeError(w, errValidation("TimeToLive is already enabled"))
 		return
 	case !spec.Enabled && t.ttlAttr == "":
+		s.mu.Unlock()
 		writeError(w, errValidation("TimeToLive is already disabled"))
 		return
 	case !spec.Enabled && t.ttlAttr != spec.AttributeName:
+		s.mu.Unlock()
 		writeError(w, errValidation("TimeToLive is enabled on attribute %s, not %s", t.ttlAttr, spec.AttributeName))
 		return
 	}
 	if spec.Enabled {
 		t.ttlAttr = spec.AttributeName
+		t.expiring = map[string]expiringItem{}
 	} else {
 		t.ttlAttr = ""
+		t.expiring = nil
+	}
+	s.mu.Unlock()
+	if spec.Enabled {
+		if err := s.seedTTL(ctx, t.name, spec.AttributeName, t.keys); err != nil {
+			s.mu.Lock()
+			t.ttlAttr, t.expiring = "", nil
+			s.mu.Unlock()
+			writeBackendError(w, err)
+			return
+		}
 	}
 	writeValue(w, map[string]any{"TimeToLiveSpecification": map[string]any{"AttributeName": spec.AttributeName, "Enabled": spec.Enabled}})
 }
