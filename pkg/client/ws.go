@@ -110,25 +110,35 @@ func (c *Conn) read() {
 			return
 		}
 		now := time.Now()
-		var probe struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(data, &probe) != nil {
+		// One decode for both kinds: the load tool reads tens of thousands
+		// of messages a second on the machine it measures, so a second
+		// pass per message would show up in the latencies it reports.
+		var m message
+		if json.Unmarshal(data, &m) != nil {
 			continue
 		}
-		if probe.ID != "" {
-			var ev Event
-			if json.Unmarshal(data, &ev) == nil {
-				c.events <- Received{Event: ev, At: now}
-			}
-			continue
-		}
-		var r Reply
-		if json.Unmarshal(data, &r) == nil {
-			c.replies <- r
+		if m.ID != "" {
+			c.events <- Received{Event: m.Event, At: now}
+		} else {
+			c.replies <- m.reply()
 		}
 	}
+}
+
+// message is any server message: events carry an id, replies do not.
+type message struct {
+	Event
+	GroupIDs []string `json:"groupIds"`
+	Rejected []struct {
+		GroupID string `json:"groupId"`
+		Reason  string `json:"reason"`
+	} `json:"rejected"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (m message) reply() Reply {
+	return Reply{Type: m.Type, GroupIDs: m.GroupIDs, Rejected: m.Rejected, Code: m.Code, Message: m.Message}
 }
 
 // Events delivers pushed events until the connection closes.
