@@ -382,6 +382,24 @@ func TestInvitations(t *testing.T) {
 		t.Fatalf("skipped = %+v, want %+v", skipped, want)
 	}
 
+	// A full call: written concurrently, reported in the caller's order.
+	var many []string
+	for i := range groupcast.MaxInviteesPerCall {
+		many = append(many, fmt.Sprintf("user-%02d", i))
+	}
+	invs, skipped, err = f.svc.Invite(ctx, alice, priv.ID, many)
+	if err != nil || len(skipped) != 0 || len(invs) != len(many) {
+		t.Fatalf("inviting %d: %d invitations, skipped %+v, %v", len(many), len(invs), skipped, err)
+	}
+	for i, inv := range invs {
+		if inv.InviteeID != many[i] {
+			t.Fatalf("invitation %d is for %s, want %s", i, inv.InviteeID, many[i])
+		}
+		if got, err := f.svc.ListInvitations(ctx, groupcast.Caller{UserID: many[i], DisplayName: many[i]}, groupcast.InvitationPending); err != nil || len(got) != 1 {
+			t.Fatalf("%s's pending invitations = %+v, %v", many[i], got, err)
+		}
+	}
+
 	answers := []struct {
 		name   string
 		caller groupcast.Caller
