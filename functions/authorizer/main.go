@@ -7,40 +7,26 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/authorizer"
+	"github.com/groupcast/groupcast/pkg/lambdamain"
 )
 
-func main() {
-	if err := run(); err != nil {
-		slog.Error("authorizer start-up failed", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdamain.Start("authorizer", build) }
 
-func run() error {
-	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
-	if err != nil {
-		return err
-	}
-	slog.SetDefault(log)
-
+func build(ctx context.Context, log *slog.Logger) (any, error) {
 	// The verifier lives for the whole execution environment so the JWKS
 	// is fetched once and then refreshed in the background.
-	verifier, err := authorizer.NewVerifier(context.Background(), authorizer.Config{
+	verifier, err := authorizer.NewVerifier(ctx, authorizer.Config{
 		Issuer:   os.Getenv("JWT_ISSUER"),
 		Audience: os.Getenv("JWT_AUDIENCE"),
 		JWKSURL:  os.Getenv("JWKS_URL"),
 	})
 	if err != nil {
-		return fmt.Errorf("configure verifier (JWT_ISSUER, JWT_AUDIENCE, JWKS_URL): %w", err)
+		return nil, fmt.Errorf("configure verifier (JWT_ISSUER, JWT_AUDIENCE, JWKS_URL): %w", err)
 	}
 	h, err := authorizer.NewHandler(verifier, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lambda.Start(h.Handle)
-	return nil
+	return h.Handle, nil
 }

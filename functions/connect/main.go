@@ -4,58 +4,33 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/groupcast/groupcast/pkg/applog"
-	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/lambdamain"
 	"github.com/groupcast/groupcast/pkg/wsapi"
 )
 
-func main() {
-	if err := run(); err != nil {
-		slog.Error("connect start-up failed", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdamain.Start("connect", build) }
 
-func run() error {
-	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
-	if err != nil {
-		return err
-	}
-	slog.SetDefault(log)
-
+func build(ctx context.Context, log *slog.Logger) (any, error) {
 	table, err := envconfig.Required("TABLE_NAME")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ttlSeconds, err := envconfig.PositiveInt("CONNECTION_TTL_SECONDS") // 0: groupcast.DefaultConnectionTTL
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ttl := time.Duration(ttlSeconds) * time.Second
-
-	store, err := dynamostore.Open(context.Background(), table)
+	svc, err := lambdamain.OpenService(ctx, table, groupcast.ServiceConfig{ConnectionTTL: time.Duration(ttlSeconds) * time.Second})
 	if err != nil {
-		return err
-	}
-	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{
-		ConnectionTTL: ttl,
-	})
-	if err != nil {
-		return fmt.Errorf("build service: %w", err)
+		return nil, err
 	}
 	h, err := wsapi.New(svc, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lambda.Start(h.Connect)
-	return nil
+	return h.Connect, nil
 }

@@ -4,50 +4,28 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/groupcast/groupcast/pkg/applog"
-	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/lambdamain"
 	"github.com/groupcast/groupcast/pkg/wsapi"
 )
 
-func main() {
-	if err := run(); err != nil {
-		slog.Error("disconnect start-up failed", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdamain.Start("disconnect", build) }
 
-func run() error {
-	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
-	if err != nil {
-		return err
-	}
-	slog.SetDefault(log)
-
+func build(ctx context.Context, log *slog.Logger) (any, error) {
 	table, err := envconfig.Required("TABLE_NAME")
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	store, err := dynamostore.Open(context.Background(), table)
+	svc, err := lambdamain.OpenService(ctx, table, groupcast.ServiceConfig{})
 	if err != nil {
-		return err
-	}
-	svc, err := groupcast.NewService(store, groupcast.ServiceConfig{})
-	if err != nil {
-		return fmt.Errorf("build service: %w", err)
+		return nil, err
 	}
 	h, err := wsapi.New(svc, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lambda.Start(h.Disconnect)
-	return nil
+	return h.Disconnect, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -18,14 +17,10 @@ import (
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/fanout"
+	"github.com/groupcast/groupcast/pkg/lambdamain"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		slog.Error("fanout start-up failed", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdamain.Start("fanout", build) }
 
 type settings struct {
 	table, endpoint         string
@@ -55,23 +50,18 @@ func readSettings() (settings, error) {
 	return s, errors.Join(errs...)
 }
 
-func run(ctx context.Context) error {
-	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
-	if err != nil {
-		return err
-	}
-	slog.SetDefault(log)
+func build(ctx context.Context, log *slog.Logger) (any, error) {
 	s, err := readSettings()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS config: %w", err)
+		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	store, err := dynamostore.New(dynamodb.NewFromConfig(awsCfg), s.table)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := fanout.New(store,
 		fanout.NewManagementClient(awsCfg, s.endpoint, s.concurrency),
@@ -80,8 +70,7 @@ func run(ctx context.Context) error {
 		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit},
 	)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lambda.Start(f.Handle)
-	return nil
+	return f.Handle, nil
 }
