@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/groupcast/groupcast/pkg/localstack/apigwid"
 )
 
 // Invoker runs a function with a JSON payload and returns its JSON response.
@@ -179,7 +181,7 @@ func New(cfg Config, inv Invoker) (*Gateway, error) {
 // route match, authorizer, integration, response mapping.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
-	requestID := newRequestID()
+	requestID := apigwid.New()
 	w.Header().Set("Apigw-Requestid", requestID)
 
 	if g.cfg.CORS != nil && isPreflight(r) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+
+	"github.com/groupcast/groupcast/pkg/localstack/apigwid"
 )
 
 // connection is one open WebSocket client.
@@ -111,7 +113,7 @@ func readCloseInfo(err error) closeInfo {
 // order.
 func (c *connection) handleMessage(data []byte) {
 	routeKey := c.g.selectRoute(data)
-	requestID := newID()
+	requestID := apigwid.New()
 	if routeKey == "" {
 		// No matching route and no $default: API Gateway answers Forbidden.
 		c.enqueueJSON(map[string]string{"message": "Forbidden", "connectionId": c.id, "requestId": requestID})
@@ -120,7 +122,7 @@ func (c *connection) handleMessage(data []byte) {
 	route := c.g.cfg.Routes[routeKey]
 	rc := c.g.requestContext(c.hs, routeKey, "MESSAGE")
 	rc.RequestID = requestID
-	rc.MessageID = newID()
+	rc.MessageID = apigwid.New()
 	ev := events.APIGatewayWebsocketProxyRequest{
 		Body:           string(data),
 		RequestContext: rc,

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+
+	"github.com/groupcast/groupcast/pkg/localstack/apigwid"
 )
 
 // authorizerRequest is the REQUEST authorizer event of a WebSocket API: the
@@ -102,7 +104,7 @@ func (g *Gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 
 func newHandshake(r *http.Request, domain string) *handshake {
 	hs := &handshake{
-		id:          newID(),
+		id:          apigwid.New(),
 		connectedAt: time.Now(),
 		userAgent:   r.UserAgent(),
 		domainName:  domain,
@@ -138,7 +140,7 @@ func (g *Gateway) requestContext(hs *handshake, routeKey, eventType string) even
 	rc := events.APIGatewayWebsocketProxyRequestContext{
 		RouteKey:          routeKey,
 		EventType:         eventType,
-		ExtendedRequestID: newID(),
+		ExtendedRequestID: apigwid.New(),
 		RequestTime:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
 		MessageDirection:  "IN",
 		Stage:             g.cfg.Stage,
