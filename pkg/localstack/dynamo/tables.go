@@ -257,39 +257,38 @@ func (s *Server) updateTimeToLive(w http.ResponseWriter, ctx context.Context, bo
 		writeBackendError(w, err)
 		return
 	}
-	s.mu.Lock()
-	switch {
-	case spec.Enabled && t.ttlAttr != "":
-		s.mu.Unlock()
-		writeError(w, errValidation("TimeToLive is already enabled"))
-		return
-	case !spec.Enabled && t.ttlAttr == "":
-		s.mu.Unlock()
-		writeError(w, errValidation("TimeToLive is already disabled"))
-		return
-	case !spec.Enabled && t.ttlAttr != spec.AttributeName:
-		s.mu.Unlock()
-		writeError(w, errValidation("TimeToLive is enabled on attribute %s, not %s", t.ttlAttr, spec.AttributeName))
+	if aerr := s.setTTL(t, spec.AttributeName, spec.Enabled); aerr != nil {
+		writeError(w, aerr)
 		return
 	}
-	if spec.Enabled {
-		t.ttlAttr = spec.AttributeName
-		t.expiring = map[string]expiringItem{}
-	} else {
-		t.ttlAttr = ""
-		t.expiring = nil
-	}
-	s.mu.Unlock()
 	if spec.Enabled {
 		if err := s.seedTTL(ctx, t.name, spec.AttributeName, t.keys); err != nil {
-			s.mu.Lock()
-			t.ttlAttr, t.expiring = "", nil
-			s.mu.Unlock()
+			_ = s.setTTL(t, spec.AttributeName, false)
 			writeBackendError(w, err)
 			return
 		}
 	}
 	writeValue(w, map[string]any{"TimeToLiveSpecification": map[string]any{"AttributeName": spec.AttributeName, "Enabled": spec.Enabled}})
+}
+
+// setTTL turns a table's TTL on or off, refusing what DynamoDB refuses.
+func (s *Server) setTTL(t *tableMeta, attr string, enabled bool) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case enabled && t.ttlAttr != "":
+		return errValidation("TimeToLive is already enabled")
+	case !enabled && t.ttlAttr == "":
+		return errValidation("TimeToLive is already disabled")
+	case !enabled && t.ttlAttr != attr:
+		return errValidation("TimeToLive is enabled on attribute %s, not %s", t.ttlAttr, attr)
+	}
+	if enabled {
+		t.ttlAttr, t.expiring = attr, map[string]expiringItem{}
+	} else {
+		t.ttlAttr, t.expiring = "", nil
+	}
+	return nil
 }
 
 func (s *Server) describeTimeToLive(w http.ResponseWriter, ctx context.Context, body []byte) {
