@@ -12,7 +12,7 @@ import (
 )
 
 // Attribute and index names of the single table. template.yaml declares the
-// same names; keep both in step.
+// same names; TestRepoTemplateTable in pkg/cfn/samcheck checks they agree.
 const (
 	attrPK     = "PK"
 	attrSK     = "SK"
@@ -33,10 +33,11 @@ const (
 // more than a minute for a table with two GSIs.
 const tableActiveTimeout = 2 * time.Minute
 
-// CreateTable creates the Groupcast table (on-demand, stream NEW_AND_OLD_IMAGES,
-// GSI1, GSI2, TTL on "ttl") and waits until it is active. Tests and local
-// tools use it; deployed stacks get the same table from template.yaml.
-func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
+// TableSchema is the Groupcast table's definition (on-demand, stream
+// NEW_AND_OLD_IMAGES, GSI1, GSI2) as a CreateTable input. template.yaml
+// declares the same table for deployed stacks; a template test compares the
+// two, so this is the schema's one home in code.
+func TableSchema(table string) *dynamodb.CreateTableInput {
 	str := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
 	}
@@ -47,7 +48,7 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		}
 	}
 	all := &types.Projection{ProjectionType: types.ProjectionTypeAll}
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+	return &dynamodb.CreateTableInput{
 		TableName: aws.String(table),
 		AttributeDefinitions: []types.AttributeDefinition{
 			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI1SK), str(attrGSI2PK), str(attrGSI2SK),
@@ -62,7 +63,18 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			StreamEnabled:  aws.Bool(true),
 			StreamViewType: types.StreamViewTypeNewAndOldImages,
 		},
-	})
+	}
+}
+
+// TTLAttribute is the attribute DynamoDB's time to live reads on every item
+// that expires (connections, subscriptions, rate counters).
+const TTLAttribute = attrTTL
+
+// CreateTable creates the table TableSchema describes, waits until it is
+// active and turns on TTL. Tests and local tools use it; deployed stacks get
+// the same table from template.yaml.
+func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	_, err := client.CreateTable(ctx, TableSchema(table))
 	if err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
