@@ -10,7 +10,7 @@ import (
 )
 
 // Code classifies a domain error. Adapters map codes to transport statuses
-// in exactly one place (see pkg/httpapi), so internal errors never leak.
+// in exactly one table per transport (pkg/httpapi, pkg/wsapi), so internal errors never leak.
 type Code string
 
 const (
@@ -23,6 +23,12 @@ const (
 	CodeRateLimited  Code = "rate_limited"
 	CodeInternal     Code = "internal"
 )
+
+// Codes lists every Code, so each transport can check its table covers them.
+var Codes = []Code{
+	CodeInvalid, CodeUnauthorized, CodeForbidden, CodeNotFound,
+	CodeConflict, CodeTooLarge, CodeRateLimited, CodeInternal,
+}
 
 // Error is a domain error whose Message is safe to show to a client.
 type Error struct {

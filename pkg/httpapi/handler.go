@@ -112,31 +112,39 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	return resp, nil
 }
 
-// statusByCode is the one place domain error codes become HTTP statuses.
-var statusByCode = map[groupcast.Code]int{
-	groupcast.CodeInvalid:      http.StatusBadRequest,
-	groupcast.CodeUnauthorized: http.StatusUnauthorized,
-	groupcast.CodeForbidden:    http.StatusForbidden,
-	groupcast.CodeNotFound:     http.StatusNotFound,
-	groupcast.CodeConflict:     http.StatusConflict,
-	groupcast.CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	groupcast.CodeRateLimited:  http.StatusTooManyRequests,
-	groupcast.CodeInternal:     http.StatusInternalServerError,
+// wireErrors is the one place domain error codes become HTTP statuses and
+// the codes clients see in {"error":{"code"}}. The wire codes are this API's
+// contract (README "Errors"); they are spelled here, not borrowed from the
+// domain, so renaming a domain code cannot change what clients receive.
+var wireErrors = map[groupcast.Code]wireError{
+	groupcast.CodeInvalid:      {http.StatusBadRequest, "invalid"},
+	groupcast.CodeUnauthorized: {http.StatusUnauthorized, "unauthorized"},
+	groupcast.CodeForbidden:    {http.StatusForbidden, "forbidden"},
+	groupcast.CodeNotFound:     {http.StatusNotFound, "not_found"},
+	groupcast.CodeConflict:     {http.StatusConflict, "conflict"},
+	groupcast.CodeTooLarge:     {http.StatusRequestEntityTooLarge, "too_large"},
+	groupcast.CodeRateLimited:  {http.StatusTooManyRequests, "rate_limited"},
+	groupcast.CodeInternal:     {http.StatusInternalServerError, "internal"},
+}
+
+type wireError struct {
+	status int
+	code   string
 }
 
 // errorResponse renders err as {"error":{"code","message"}}. Anything that is
 // not a domain error is logged in full and shown only as "internal error".
 func (h *Handler) errorResponse(ctx context.Context, ev events.APIGatewayV2HTTPRequest, err error) events.APIGatewayV2HTTPResponse {
 	code := groupcast.ErrorCode(err)
-	status, ok := statusByCode[code]
+	wire, ok := wireErrors[code]
 	if !ok {
-		status, code = http.StatusInternalServerError, groupcast.CodeInternal
+		code, wire = groupcast.CodeInternal, wireErrors[groupcast.CodeInternal]
 	}
 	if code == groupcast.CodeInternal {
 		h.log.ErrorContext(ctx, "request failed",
 			"route", ev.RouteKey, "requestId", ev.RequestContext.RequestID, "error", err.Error())
 	}
-	resp := jsonResponse(status, errorBody{Error: errorDetail{Code: code, Message: groupcast.ErrorMessage(err)}})
+	resp := jsonResponse(wire.status, errorBody{Error: errorDetail{Code: wire.code, Message: groupcast.ErrorMessage(err)}})
 	var de *groupcast.Error
 	if code == groupcast.CodeRateLimited && errors.As(err, &de) {
 		// Retry-After must be a positive whole number of seconds; never tell

@@ -20,8 +20,8 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code    groupcast.Code `json:"code"`
-	Message string         `json:"message"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 type groupJSON struct {

@@ -82,18 +82,18 @@ func (h *Handler) Connect(ctx context.Context, ev events.APIGatewayWebsocketProx
 	err := h.svc.Connect(ctx, groupcast.Connection{
 		ID: rc.ConnectionID, UserID: userID, DisplayName: displayName, ConnectedAt: connectedAt,
 	})
-	switch groupcast.ErrorCode(err) {
-	case "":
+	if err == nil {
 		return status(http.StatusOK), nil
-	case groupcast.CodeInternal:
+	}
+	wire := wireErrorFor(err)
+	if wire.reply == codeInternal {
 		h.log.ErrorContext(ctx, "connect failed", "connectionId", rc.ConnectionID, "userId", userID, "error", err.Error())
-		return status(http.StatusInternalServerError), nil
-	default:
+	} else {
 		// The service refused the identity (e.g. a malformed user id): the
 		// handshake fails and nothing was written.
 		h.log.WarnContext(ctx, "connect refused", "connectionId", rc.ConnectionID, "userId", userID, "error", err.Error())
-		return status(http.StatusForbidden), nil
 	}
+	return status(wire.handshake), nil
 }
 
 // Disconnect handles $disconnect. API Gateway does not retry it and the
@@ -158,12 +158,46 @@ type errorReply struct {
 	Message string `json:"message"`
 }
 
-// Error codes sent in {"type":"error"} replies.
+// Error codes sent in {"type":"error"} replies: this API's contract
+// (README "WebSocket"), spelled here rather than borrowed from the domain.
 const (
 	codeBadRequest    = "bad_request"
 	codeUnknownAction = "unknown_action"
+	codeUnauthorized  = "unauthorized"
+	codeForbidden     = "forbidden"
+	codeNotFound      = "not_found"
+	codeConflict      = "conflict"
+	codeRateLimited   = "rate_limited"
 	codeInternal      = "internal"
 )
+
+// wireErrors is the one place domain error codes become WebSocket answers:
+// the $connect status that refuses a handshake, and the code of an error
+// reply to a message. A refused handshake is 403, never 401: the identity
+// came from a verified token, so the refusal is about the caller.
+var wireErrors = map[groupcast.Code]wireError{
+	groupcast.CodeInvalid:      {http.StatusForbidden, codeBadRequest},
+	groupcast.CodeTooLarge:     {http.StatusForbidden, codeBadRequest},
+	groupcast.CodeUnauthorized: {http.StatusForbidden, codeUnauthorized},
+	groupcast.CodeForbidden:    {http.StatusForbidden, codeForbidden},
+	groupcast.CodeNotFound:     {http.StatusForbidden, codeNotFound},
+	groupcast.CodeConflict:     {http.StatusForbidden, codeConflict},
+	groupcast.CodeRateLimited:  {http.StatusForbidden, codeRateLimited},
+	groupcast.CodeInternal:     {http.StatusInternalServerError, codeInternal},
+}
+
+type wireError struct {
+	handshake int
+	reply     string
+}
+
+// wireErrorFor maps err; anything that is not a known domain error is internal.
+func wireErrorFor(err error) wireError {
+	if w, ok := wireErrors[groupcast.ErrorCode(err)]; ok {
+		return w
+	}
+	return wireErrors[groupcast.CodeInternal]
+}
 
 // Message handles every client message. Replies are always status 200: the
 // error, if any, is in the body, because a non-2xx integration response is
@@ -244,15 +278,12 @@ func groupIDs(in inbound) ([]string, bool) {
 // failure turns a service error into an error reply. Domain validation
 // errors are the client's to fix; anything else is logged and hidden.
 func (h *Handler) failure(ctx context.Context, cid, action string, err error) errorReply {
-	switch code := groupcast.ErrorCode(err); code {
-	case groupcast.CodeInvalid, groupcast.CodeTooLarge:
-		return badRequest(groupcast.ErrorMessage(err))
-	case groupcast.CodeInternal:
+	wire := wireErrorFor(err)
+	if wire.reply == codeInternal {
 		h.log.ErrorContext(ctx, "message failed", "connectionId", cid, "action", action, "error", err.Error())
 		return errorReply{Type: "error", Code: codeInternal, Message: "internal error"}
-	default:
-		return errorReply{Type: "error", Code: string(code), Message: groupcast.ErrorMessage(err)}
 	}
+	return errorReply{Type: "error", Code: wire.reply, Message: groupcast.ErrorMessage(err)}
 }
 
 func badRequest(msg string) errorReply {
