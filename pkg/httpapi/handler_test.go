@@ -521,6 +521,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad scope", call{as: "alice", route: "GET /groups", query: map[string]string{"scope": "all"}}, false, 400, "scope"},
 		{"bad status", call{as: "alice", route: "GET /invitations", query: map[string]string{"status": "maybe"}}, false, 400, "status"},
 		{"empty after", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": ""}}, false, 400, "after"},
+		// The bound is the domain's MaxIDLength (128): the transport has none of its own.
+		{"after longer than an id", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": strings.Repeat("A", groupcast.MaxIDLength+1)}}, false, 400, "after"},
 		{"read neither ids nor all", call{as: "alice", route: "POST /notifications/read", body: `{}`}, false, 400, "ids"},
 		{"read both ids and all", call{as: "alice", route: "POST /notifications/read", body: `{"ids":["a"],"all":true}`}, false, 400, "ids"},
 	} {

@@ -187,15 +187,14 @@ func invitationStatus(q map[string]string) (groupcast.InvitationStatus, error) {
 	return "", groupcast.Errorf(groupcast.CodeInvalid, "status must be pending, accepted or declined")
 }
 
-// afterPostID reads ?after. Post ids are opaque to the handler; the check
-// only keeps an empty or absurdly long value from reaching the store.
+// afterPostID reads ?after. Its bounds are the domain's (ListPosts
+// validates it as an id); the handler only refuses a present but empty value.
 func afterPostID(q map[string]string) (string, error) {
 	raw, ok := q["after"]
 	if !ok {
 		return "", nil
 	}
-	// 64 bytes comfortably holds any id the service issues (a ULID is 26).
-	if raw == "" || len(raw) > 64 {
+	if raw == "" {
 		return "", groupcast.Errorf(groupcast.CodeInvalid, "after must be a post id")
 	}
 	return raw, nil
