@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 // ErrAPIGatewayUnauthorized is the exact error API Gateway turns into a 401
@@ -15,7 +16,7 @@ var ErrAPIGatewayUnauthorized = errors.New("Unauthorized")
 
 // TokenVerifier is what the handler needs from a Verifier.
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (Identity, error)
+	Verify(ctx context.Context, token string) (identity.Caller, error)
 }
 
 // Handler is the WebSocket $connect REQUEST authorizer.
@@ -60,20 +61,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayCustomAuthori
 	}, nil
 }
 
-// tokenFrom reads the token from the "token" query parameter (browsers
-// cannot set headers on a WebSocket handshake) or an Authorization: Bearer
-// header (other clients).
+// TokenQueryParameter carries the token. It is the authorizer's only
+// identity source (template.yaml: route.request.querystring.token): browsers
+// cannot set headers on a WebSocket handshake, and API Gateway refuses a
+// $connect missing any declared identity source with 401 before calling the
+// authorizer, so a header source would lock browsers out and a header-only
+// client never reaches this code.
+// https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-authorizers.html (IdentitySource)
+const TokenQueryParameter = "token"
+
 func tokenFrom(req events.APIGatewayCustomAuthorizerRequestTypeRequest) string {
-	if t := req.QueryStringParameters["token"]; t != "" {
-		return t
-	}
-	for name, value := range req.Headers {
-		if strings.EqualFold(name, "Authorization") {
-			scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				return strings.TrimSpace(token)
-			}
-		}
-	}
-	return ""
+	return req.QueryStringParameters[TokenQueryParameter]
 }

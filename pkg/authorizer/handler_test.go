@@ -50,13 +50,20 @@ func TestHandler(t *testing.T) {
 		{name: "valid token in query", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
 			e.QueryStringParameters = map[string]string{"token": valid}
 		}, allow: true},
-		{name: "valid bearer header", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
+		// The query string is the only identity source (see tokenFrom).
+		{name: "bearer header is not an identity source", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
 			e.QueryStringParameters = nil
 			e.Headers["authorization"] = "Bearer " + valid
-		}, allow: true},
-		{name: "non-bearer scheme", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
-			e.QueryStringParameters = nil
-			e.Headers["Authorization"] = "Basic " + valid
+		}},
+		{name: "empty sub", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
+			c := is.claims()
+			c["sub"] = ""
+			e.QueryStringParameters = map[string]string{"token": is.rsaToken(c)}
+		}},
+		{name: "sub with leading space", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {
+			c := is.claims()
+			c["sub"] = " user-1"
+			e.QueryStringParameters = map[string]string{"token": is.rsaToken(c)}
 		}},
 		{name: "missing token", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) { e.QueryStringParameters = nil }},
 		{name: "invalid token", change: func(e *events.APIGatewayCustomAuthorizerRequestTypeRequest) {

@@ -4,14 +4,12 @@ package authorizer
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +18,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 const (
@@ -41,6 +41,13 @@ const (
 	// jwksFetchTimeout caps one JWKS download; a $connect waits on it at
 	// cold start, and API Gateway gives the authorizer 10 s at most.
 	jwksFetchTimeout = 5 * time.Second
+	// discoveryRetryEvery spaces out discovery attempts while the issuer's
+	// discovery document cannot be had, so a burst of $connects against a
+	// down issuer does not queue one fetch each; short, so recovery is quick.
+	discoveryRetryEvery = 5 * time.Second
+	// maxDiscoveryBytes bounds the discovery document read: real ones are a
+	// few KB (Cognito's is under 2 KB).
+	maxDiscoveryBytes = 1 << 20
 )
 
 // allowedAlgs are the asymmetric signature algorithms a key may declare.
@@ -59,48 +66,51 @@ var ErrUnauthorized = errors.New("unauthorized")
 
 // Config configures a Verifier.
 type Config struct {
-	Issuer   string // required, exact "iss" value
-	Audience string // required; matches "aud" or Cognito's "client_id"
-	// JWKSURL defaults to Issuer + "/.well-known/jwks.json".
+	Issuer string // required, exact "iss" value
+	// Audiences are the accepted "aud" values (or "client_id" when the
+	// token has no aud; identity.AudienceMatches). At least one.
+	Audiences []string
+	// JWKSURL overrides discovery. Empty: the JWKS is found as API Gateway
+	// finds it, through <issuer>/.well-known/openid-configuration's jwks_uri.
 	JWKSURL string
 	// ClockSkew defaults to DefaultClockSkew.
 	ClockSkew time.Duration
-	// HTTPClient fetches the JWKS; nil means a client with jwksFetchTimeout.
+	// HTTPClient fetches the discovery document and the JWKS; nil means a
+	// client with jwksFetchTimeout.
 	HTTPClient *http.Client
-}
-
-// Identity is the verified caller.
-type Identity struct {
-	UserID      string // the "sub" claim
-	DisplayName string // name, else preferred_username, else sub
 }
 
 // Verifier verifies JWTs. It is safe for concurrent use and meant to live
 // for the whole process (it caches and refreshes the JWKS in the background).
 type Verifier struct {
-	issuer, audience, jwksURL string
-	skew                      time.Duration
-	cache                     *jwk.Cache
+	issuer    string
+	audiences []string
+	skew      time.Duration
+	client    *http.Client
+	cache     *jwk.Cache
+
+	jwksMu          sync.Mutex
+	jwksURL         string // "" until discovered (or set by Config.JWKSURL)
+	lastDiscoveryAt time.Time
 
 	mu             sync.Mutex
 	lastMissLookup time.Time
 }
 
-// NewVerifier validates cfg and starts the JWKS cache. It does not fetch the
-// JWKS yet, so a briefly unreachable issuer does not fail start-up; the
-// first Verify fetches it.
+// NewVerifier validates cfg and starts the JWKS cache. It fetches neither
+// the discovery document nor the JWKS yet, so a briefly unreachable issuer
+// does not fail start-up; the first Verify fetches them.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := validateURL("issuer", cfg.Issuer); err != nil {
 		return nil, err
 	}
-	if cfg.Audience == "" {
-		return nil, errors.New("authorizer: audience is required")
+	if len(cfg.Audiences) == 0 || slices.Contains(cfg.Audiences, "") {
+		return nil, errors.New("authorizer: at least one audience is required, and none may be empty")
 	}
-	if cfg.JWKSURL == "" {
-		cfg.JWKSURL = strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/jwks.json"
-	}
-	if err := validateURL("JWKS URL", cfg.JWKSURL); err != nil {
-		return nil, err
+	if cfg.JWKSURL != "" {
+		if err := validateURL("JWKS URL", cfg.JWKSURL); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
@@ -112,16 +122,27 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorizer: start JWKS cache: %w", err)
 	}
-	err = cache.Register(ctx, cfg.JWKSURL,
-		jwk.WithHTTPClient(cfg.HTTPClient),
+	v := &Verifier{issuer: cfg.Issuer, audiences: slices.Clone(cfg.Audiences), skew: cfg.ClockSkew, client: cfg.HTTPClient, cache: cache}
+	if cfg.JWKSURL != "" {
+		if err := v.register(ctx, cfg.JWKSURL); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func (v *Verifier) register(ctx context.Context, jwksURL string) error {
+	err := v.cache.Register(ctx, jwksURL,
+		jwk.WithHTTPClient(v.client),
 		jwk.WithMinInterval(jwksMinRefresh),
 		jwk.WithMaxInterval(jwksMaxRefresh),
 		jwk.WithWaitReady(false),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("authorizer: register JWKS %s: %w", cfg.JWKSURL, err)
+		return fmt.Errorf("authorizer: register JWKS %s: %w", jwksURL, err)
 	}
-	return &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, jwksURL: cfg.JWKSURL, skew: cfg.ClockSkew, cache: cache}, nil
+	v.jwksURL = jwksURL
+	return nil
 }
 
 func validateURL(what, raw string) error {
@@ -138,73 +159,67 @@ func (v *Verifier) Close(ctx context.Context) error {
 }
 
 // Verify checks the token's signature, issuer, audience and validity window
-// and returns the caller. Every failure wraps ErrUnauthorized.
-func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
-	tok, err := v.parse(ctx, token)
+// and returns the caller (identity.FromClaims: a token whose sub cannot be a
+// user id is refused). Every failure wraps ErrUnauthorized.
+func (v *Verifier) Verify(ctx context.Context, token string) (identity.Caller, error) {
+	claims, err := v.parse(ctx, token)
 	if err != nil {
-		return Identity{}, err
+		return identity.Caller{}, err
 	}
-	sub, _ := tok.Subject()
-	id := Identity{UserID: sub, DisplayName: sub}
-	for _, claim := range []string{"name", "preferred_username"} {
-		var s string
-		if err := tok.Get(claim, &s); err == nil && s != "" {
-			id.DisplayName = s
-			break
-		}
+	c, err := identity.FromClaims(claims)
+	if err != nil {
+		return identity.Caller{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	return id, nil
+	return c, nil
 }
 
-// Claims verifies the token as Verify does and returns all of its claims,
-// as an HTTP API JWT authorizer hands them to the integration.
+// Claims verifies the token's signature, issuer, audience and validity
+// window and returns all of its claims, as an HTTP API JWT authorizer hands
+// them to the integration. It applies no rule to sub: API Gateway does not,
+// the integration does (identity.FromClaims).
 func (v *Verifier) Claims(ctx context.Context, token string) (map[string]any, error) {
-	if _, err := v.parse(ctx, token); err != nil {
-		return nil, err
-	}
-	// The signature over this payload has just been verified.
-	parts := strings.Split(token, ".")
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrUnauthorized, err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrUnauthorized, err)
-	}
-	return claims, nil
+	return v.parse(ctx, token)
 }
 
-// parse verifies the token and returns it. Every failure wraps ErrUnauthorized.
-func (v *Verifier) parse(ctx context.Context, token string) (jwt.Token, error) {
+// parse verifies the token and returns its claims. Every failure wraps
+// ErrUnauthorized.
+func (v *Verifier) parse(ctx context.Context, token string) (map[string]any, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: no token", ErrUnauthorized)
 	}
-	tok, err := jwt.ParseString(token,
-		jwt.WithKeyProvider(keyProvider{v}),
-		jwt.WithContext(ctx),
-		jwt.WithIssuer(v.issuer),
-		jwt.WithAcceptableSkew(v.skew),
-		jwt.WithRequiredClaim("exp"),
-		jwt.WithRequiredClaim("sub"),
+	// jws.Verify rather than jwt.Parse: jwt.Parse with a key provider
+	// ignores the "crit" header, and RFC 7515 §4.1.11 requires refusing a
+	// JWS whose crit names an extension we do not understand (we understand
+	// none). https://www.rfc-editor.org/rfc/rfc7515#section-4.1.11
+	payload, err := jws.Verify([]byte(token),
+		jws.WithKeyProvider(keyProvider{v}),
+		jws.WithContext(ctx),
+		jws.WithCompact(),
+		jws.WithCritValidation(true),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	if !v.audienceMatches(tok) {
-		return nil, fmt.Errorf("%w: token is not for audience %q", ErrUnauthorized, v.audience)
+	// The payload must be a JSON object (not, say, a nested JWS).
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrUnauthorized, err)
 	}
-	return tok, nil
-}
-
-// audienceMatches accepts the audience in "aud" (ID tokens, most issuers)
-// or in "client_id" (Cognito access tokens carry no "aud").
-func (v *Verifier) audienceMatches(tok jwt.Token) bool {
-	if aud, ok := tok.Audience(); ok && slices.Contains(aud, v.audience) {
-		return true
+	// The signature has been verified; this validates the claims.
+	if _, err := jwt.Parse(payload,
+		jwt.WithVerify(false),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAcceptableSkew(v.skew),
+		jwt.WithRequiredClaim("exp"),
+		jwt.WithRequiredClaim("sub"),
+	); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	var clientID string
-	return tok.Get("client_id", &clientID) == nil && clientID == v.audience
+	if !identity.AudienceMatches(claims, v.audiences) {
+		return nil, fmt.Errorf("%w: token is not for audiences %q", ErrUnauthorized, v.audiences)
+	}
+	return claims, nil
 }
 
 // keyProvider hands jws exactly one key: the JWKS key named by the token's
@@ -236,10 +251,14 @@ func (p keyProvider) FetchKeys(ctx context.Context, sink jws.KeySink, sig *jws.S
 // lookupKey finds kid in the cached JWKS, fetching it when the cache is
 // still empty and refreshing it (rate limited) when kid is unknown.
 func (v *Verifier) lookupKey(ctx context.Context, kid string) (jwk.Key, error) {
-	set, err := v.cache.Lookup(ctx, v.jwksURL)
+	jwksURL, err := v.jwks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := v.cache.Lookup(ctx, jwksURL)
 	if err != nil {
 		// Not fetched yet (cold start or the issuer was down): fetch now.
-		if set, err = v.cache.Refresh(ctx, v.jwksURL); err != nil {
+		if set, err = v.cache.Refresh(ctx, jwksURL); err != nil {
 			return nil, fmt.Errorf("fetch JWKS: %w", err)
 		}
 	}
@@ -249,7 +268,7 @@ func (v *Verifier) lookupKey(ctx context.Context, kid string) (jwk.Key, error) {
 	if !v.mayRefreshForUnknownKid() {
 		return nil, fmt.Errorf("unknown kid %q", kid)
 	}
-	if set, err = v.cache.Refresh(ctx, v.jwksURL); err != nil {
+	if set, err = v.cache.Refresh(ctx, jwksURL); err != nil {
 		return nil, fmt.Errorf("refresh JWKS: %w", err)
 	}
 	if key, ok := set.LookupKeyID(kid); ok {

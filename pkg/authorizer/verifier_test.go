@@ -21,19 +21,22 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 const testAudience = "groupcast-test"
 
 // issuer is a local OpenID issuer: it signs tokens and serves its JWKS.
 type issuer struct {
-	t        *testing.T
-	srv      *httptest.Server
-	rsaKey   jwk.Key // kid "rsa-1", alg RS256
-	ecKey    jwk.Key // kid "ec-1", alg ES256
-	rsaPEM   []byte  // the RSA public key, PEM encoded (for the HMAC trick)
-	fetches  atomic.Int32
-	verifier *Verifier
+	t           *testing.T
+	srv         *httptest.Server
+	rsaKey      jwk.Key      // kid "rsa-1", alg RS256
+	ecKey       jwk.Key      // kid "ec-1", alg ES256
+	rsaPEM      []byte       // the RSA public key, PEM encoded (for the HMAC trick)
+	fetches     atomic.Int32 // JWKS downloads
+	discoveries atomic.Int32 // discovery document downloads
+	verifier    *Verifier
 }
 
 func newIssuer(t *testing.T) *issuer {
@@ -67,18 +70,24 @@ func newIssuer(t *testing.T) *issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Like Okta or Google, the issuer serves its keys at a path of its own
+	// choosing, named only by the discovery document's jwks_uri.
 	is.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/jwks.json" {
-			http.NotFound(w, r)
-			return
-		}
-		is.fetches.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			is.discoveries.Add(1)
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.srv.URL, "jwks_uri": is.srv.URL + "/oauth2/v1/keys"})
+		case "/oauth2/v1/keys":
+			is.fetches.Add(1)
+			_, _ = w.Write(jwks)
+		default:
+			http.NotFound(w, r)
+		}
 	}))
 	t.Cleanup(is.srv.Close)
 
-	is.verifier, err = NewVerifier(context.Background(), Config{Issuer: is.srv.URL, Audience: testAudience})
+	is.verifier, err = NewVerifier(context.Background(), Config{Issuer: is.srv.URL, Audiences: []string{testAudience}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,19 +179,39 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// RFC 7515 §4.1.11: a crit extension the verifier does not understand
+	// makes the token invalid, however well signed.
+	critHeaders := jws.NewHeaders()
+	for k, v := range map[string]any{"crit": []string{"urn:example:must-understand"}, "urn:example:must-understand": true} {
+		if err := critHeaders.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	critTok := jwt.New()
+	for k, v := range is.claims() {
+		if err := critTok.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withCrit, err := jwt.Sign(critTok, jwt.WithKey(jwa.RS256(), is.rsaKey, jws.WithProtectedHeaders(critHeaders)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := func(s string) string { return is.rsaToken(with(func(c map[string]any) { c["sub"] = s })) }
+
 	tests := []struct {
 		name     string
 		token    string
-		want     Identity
+		want     identity.Caller
 		wantFail bool
 	}{
-		{name: "RSA token", token: is.rsaToken(is.claims()), want: Identity{UserID: "user-1", DisplayName: "Ada"}},
-		{name: "EC token", token: is.sign(is.claims(), jwa.ES256(), is.ecKey), want: Identity{UserID: "user-1", DisplayName: "Ada"}},
-		{name: "preferred_username when no name", token: is.rsaToken(with(func(c map[string]any) { delete(c, "name"); c["preferred_username"] = "ada99" })), want: Identity{UserID: "user-1", DisplayName: "ada99"}},
-		{name: "sub when no name claims", token: is.rsaToken(with(func(c map[string]any) { delete(c, "name") })), want: Identity{UserID: "user-1", DisplayName: "user-1"}},
-		{name: "Cognito access token with client_id", token: is.rsaToken(with(func(c map[string]any) { delete(c, "aud"); c["client_id"] = testAudience })), want: Identity{UserID: "user-1", DisplayName: "Ada"}},
-		{name: "audience in a list", token: is.rsaToken(with(func(c map[string]any) { c["aud"] = []string{"other", testAudience} })), want: Identity{UserID: "user-1", DisplayName: "Ada"}},
-		{name: "expired within skew", token: is.rsaToken(with(func(c map[string]any) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() })), want: Identity{UserID: "user-1", DisplayName: "Ada"}},
+		{name: "RSA token", token: is.rsaToken(is.claims()), want: identity.Caller{UserID: "user-1", DisplayName: "Ada"}},
+		{name: "EC token", token: is.sign(is.claims(), jwa.ES256(), is.ecKey), want: identity.Caller{UserID: "user-1", DisplayName: "Ada"}},
+		{name: "preferred_username when no name", token: is.rsaToken(with(func(c map[string]any) { delete(c, "name"); c["preferred_username"] = "ada99" })), want: identity.Caller{UserID: "user-1", DisplayName: "ada99"}},
+		{name: "sub when no name claims", token: is.rsaToken(with(func(c map[string]any) { delete(c, "name") })), want: identity.Caller{UserID: "user-1", DisplayName: "user-1"}},
+		{name: "Cognito access token with client_id", token: is.rsaToken(with(func(c map[string]any) { delete(c, "aud"); c["client_id"] = testAudience })), want: identity.Caller{UserID: "user-1", DisplayName: "Ada"}},
+		{name: "audience in a list", token: is.rsaToken(with(func(c map[string]any) { c["aud"] = []string{"other", testAudience} })), want: identity.Caller{UserID: "user-1", DisplayName: "Ada"}},
+		{name: "expired within skew", token: is.rsaToken(with(func(c map[string]any) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() })), want: identity.Caller{UserID: "user-1", DisplayName: "Ada"}},
 
 		{name: "missing token", token: "", wantFail: true},
 		{name: "garbage", token: "not.a.jwt", wantFail: true},
@@ -198,6 +227,13 @@ func TestVerify(t *testing.T) {
 		{name: "alg none", token: unsignedToken(t, map[string]any{"alg": "none", "kid": "rsa-1"}, is.claims()), wantFail: true},
 		{name: "HS256 signed with the public key", token: string(hmacWithPublicKey), wantFail: true},
 		{name: "alg differs from the key's", token: is.sign(is.claims(), jwa.RS512(), is.rsaKey), wantFail: true},
+		{name: "aud names another client, client_id ours", token: is.rsaToken(with(func(c map[string]any) { c["aud"] = "someone-else"; c["client_id"] = testAudience })), wantFail: true},
+		{name: "crit extension not understood", token: string(withCrit), wantFail: true},
+		{name: "empty sub", token: sub(""), wantFail: true},
+		{name: "sub with leading space", token: sub(" user-1"), wantFail: true},
+		{name: "sub with trailing space", token: sub("user-1 "), wantFail: true},
+		{name: "sub with leading tab", token: sub("\tuser-1"), wantFail: true},
+		{name: "sub with no-break space", token: sub("\u00a0user-1"), wantFail: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,10 +273,11 @@ func TestNewVerifierValidatesConfig(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"no issuer", Config{Audience: "a"}},
-		{"relative issuer", Config{Issuer: "issuer.example", Audience: "a"}},
+		{"no issuer", Config{Audiences: []string{"a"}}},
+		{"relative issuer", Config{Issuer: "issuer.example", Audiences: []string{"a"}}},
 		{"no audience", Config{Issuer: "https://issuer.example"}},
-		{"bad JWKS URL", Config{Issuer: "https://issuer.example", Audience: "a", JWKSURL: "ftp://x"}},
+		{"empty audience", Config{Issuer: "https://issuer.example", Audiences: []string{""}}},
+		{"bad JWKS URL", Config{Issuer: "https://issuer.example", Audiences: []string{"a"}, JWKSURL: "ftp://x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -448,6 +448,13 @@ func TestIdentityClaims(t *testing.T) {
 		{"sub last", map[string]string{"sub": "u3"}, 201, "u3"},
 		{"no sub", map[string]string{"name": "Nobody"}, 401, ""},
 		{"blank sub", map[string]string{"sub": "  ", "name": "Nobody"}, 401, ""},
+		{"empty sub", map[string]string{"sub": "", "name": "Nobody"}, 401, ""},
+		// Whitespace never turns one subject into another (" u1" is not u1).
+		{"sub with leading space", map[string]string{"sub": " u1"}, 401, ""},
+		{"sub with trailing space", map[string]string{"sub": "u1 "}, 401, ""},
+		{"sub with leading tab", map[string]string{"sub": "\tu1"}, 401, ""},
+		{"sub with no-break space", map[string]string{"sub": "\u00a0u1"}, 401, ""},
+		{"display name trimmed", map[string]string{"sub": "u4", "name": "  Dee  "}, 201, "Dee"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := call{as: "x", route: "POST /groups", body: `{"name":"n","visibility":"public"}`}.event(t)

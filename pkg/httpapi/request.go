@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 // MaxBodyBytes is the largest request body accepted (issue 2: 64 KiB). The
@@ -21,28 +22,22 @@ import (
 // even before JSON escaping, so 64 KiB leaves room without inviting abuse.
 const MaxBodyBytes = 64 << 10
 
-// caller reads the identity the HTTP API's JWT authorizer verified. API
-// Gateway only forwards requests whose token it accepted, so a missing sub
-// means the route was deployed without the authorizer: refuse rather than
-// act as nobody.
+// caller reads the identity the HTTP API's JWT authorizer verified, by the
+// same rule as the WebSocket authorizer (identity.FromClaims). API Gateway
+// only forwards requests whose token it accepted, so missing claims mean the
+// route was deployed without the authorizer: refuse rather than act as
+// nobody. A sub that is not exactly a user id (empty, whitespace, control
+// characters) is refused, never trimmed into someone else's.
 func caller(req events.APIGatewayV2HTTPRequest) (groupcast.Caller, error) {
 	auth := req.RequestContext.Authorizer
 	if auth == nil || auth.JWT == nil {
 		return groupcast.Caller{}, groupcast.Errorf(groupcast.CodeUnauthorized, "missing credentials")
 	}
-	claims := auth.JWT.Claims
-	sub := strings.TrimSpace(claims["sub"])
-	if sub == "" {
-		return groupcast.Caller{}, groupcast.Errorf(groupcast.CodeUnauthorized, "token has no subject")
+	c, err := identity.FromClaims(auth.JWT.Claims)
+	if err != nil {
+		return groupcast.Caller{}, groupcast.Errorf(groupcast.CodeUnauthorized, "token subject is not a valid user id")
 	}
-	name := sub
-	for _, claim := range []string{"name", "preferred_username"} {
-		if v := strings.TrimSpace(claims[claim]); v != "" {
-			name = v
-			break
-		}
-	}
-	return groupcast.Caller{UserID: sub, DisplayName: name}, nil
+	return groupcast.Caller{UserID: c.UserID, DisplayName: c.DisplayName}, nil
 }
 
 // body returns the raw request body, decoding base64 when API Gateway

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 // MaxMessageBytes is the largest client message accepted (issue 2: 32 KiB,
@@ -110,7 +111,10 @@ func (h *Handler) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketP
 
 // authorizerIdentity reads the REQUEST authorizer's context. API Gateway
 // hands it to the integration as requestContext.authorizer, a JSON object
-// holding the context keys next to principalId.
+// holding the context keys next to principalId. The user id is used exactly
+// as given, never trimmed: one that identity.CheckSubject refuses (the
+// authorizer already refuses such tokens) counts as no identity, so
+// " victim" can never act as "victim".
 func authorizerIdentity(auth any) (userID, displayName string) {
 	m, ok := auth.(map[string]any)
 	if !ok {
@@ -118,7 +122,9 @@ func authorizerIdentity(auth any) (userID, displayName string) {
 	}
 	userID, _ = m["userId"].(string)
 	displayName, _ = m["displayName"].(string)
-	userID = strings.TrimSpace(userID)
+	if identity.CheckSubject(userID) != nil {
+		return "", ""
+	}
 	if strings.TrimSpace(displayName) == "" {
 		displayName = userID
 	}

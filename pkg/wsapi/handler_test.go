@@ -170,6 +170,10 @@ func TestConnect(t *testing.T) {
 		{"no userId", map[string]any{"principalId": "u3"}, 401, ""},
 		{"userId not a string", map[string]any{"userId": 42}, 401, ""},
 		{"malformed userId", map[string]any{"userId": "a#b"}, 403, ""},
+		// Never trimmed into another user's id.
+		{"userId with leading space", map[string]any{"userId": " u5"}, 401, ""},
+		{"userId with trailing tab", map[string]any{"userId": "u5\t"}, 401, ""},
+		{"userId with no-break space", map[string]any{"userId": "\u00a0u5"}, 401, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := loadEvent(t, "connect.json")

@@ -241,3 +241,34 @@ func TestRepoTemplateOutputs(t *testing.T) {
 		}
 	}
 }
+
+// JwksUri reaches the WebSocket authorizer as JWKS_URL; empty (the default)
+// makes it use OIDC discovery, as the HTTP API's JWT authorizer does.
+func TestRepoTemplateJwksUri(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	tests := []struct {
+		name   string
+		params map[string]string
+		want   string
+	}{
+		{"default: discovery", nil, ""},
+		{"override", map[string]string{"JwtIssuer": "https://issuer.example", "JwtAudience": "aud", "JwksUri": "https://keys.example/jwks"}, "https://keys.example/jwks"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, err := cfn.NewContext(tpl, cfn.Options{Parameters: tc.params, Pseudo: cfn.Pseudo{Region: "eu-west-1"}, Resources: placeholders{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ctx.Properties("WsAuthorizerFunction")
+			if err != nil {
+				t.Fatal(err)
+			}
+			vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+			got, ok := vars["JWKS_URL"]
+			if !ok || got != tc.want {
+				t.Errorf("JWKS_URL = %v (set %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}

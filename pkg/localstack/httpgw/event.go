@@ -9,13 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/groupcast/groupcast/pkg/identity"
 )
 
 // requestTimeLayout is the format of requestContext.time.
@@ -179,38 +180,10 @@ func (g *Gateway) authorize(r *http.Request, a JWTAuthorizer) (map[string]any, e
 			return nil, fmt.Errorf("issuer %q is not %q", iss, a.Issuer)
 		}
 	}
-	if len(a.Audience) > 0 && !audienceMatches(claims, a.Audience) {
+	if len(a.Audience) > 0 && !identity.AudienceMatches(claims, a.Audience) {
 		return nil, errors.New("audience not accepted")
 	}
 	return claims, nil
-}
-
-// audienceMatches accepts a token whose aud (or, without aud, client_id)
-// names one of the configured audiences, as API Gateway does.
-func audienceMatches(claims map[string]any, accepted []string) bool {
-	var got []string
-	switch aud := claims["aud"].(type) {
-	case string:
-		got = []string{aud}
-	case []string:
-		got = aud
-	case []any:
-		for _, v := range aud {
-			if s, ok := v.(string); ok {
-				got = append(got, s)
-			}
-		}
-	case nil:
-		if cid, ok := claims["client_id"].(string); ok {
-			got = []string{cid}
-		}
-	}
-	for _, a := range got {
-		if slices.Contains(accepted, a) {
-			return true
-		}
-	}
-	return false
 }
 
 func parseIdentitySource(src string) (kind, name string, err error) {

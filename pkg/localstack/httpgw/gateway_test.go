@@ -129,6 +129,27 @@ func (ti *testIssuer) token(t *testing.T, mutate func(*jwt.Builder)) string {
 	return string(signed)
 }
 
+// tokenWithoutAud signs a valid token with no aud claim and the given extra
+// claims (a Cognito access token carries client_id instead).
+func (ti *testIssuer) tokenWithoutAud(t *testing.T, extra map[string]any) string {
+	t.Helper()
+	tok, err := jwt.NewBuilder().Issuer(issuerURL).Subject("alice").Claim("name", "Alice").
+		IssuedAt(time.Now()).Expiration(time.Now().Add(time.Hour)).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range extra {
+		if err := tok.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), ti.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
 func (ti *testIssuer) Verify(_ context.Context, token string) (map[string]any, error) {
 	tok, err := jwt.Parse([]byte(token), jwt.WithKeySet(ti.keys))
 	if err != nil {
@@ -306,6 +327,12 @@ func TestJWTAuthorizer(t *testing.T) {
 		{name: "wrong audience", header: "Bearer " + f.iss.token(t, func(b *jwt.Builder) {
 			b.Audience([]string{"someone-else"})
 		}), wantStatus: 401},
+		// identity.AudienceMatches: client_id counts only without aud.
+		{name: "aud names another client, client_id ours", header: "Bearer " + f.iss.token(t, func(b *jwt.Builder) {
+			b.Audience([]string{"someone-else"}).Claim("client_id", audience)
+		}), wantStatus: 401},
+		{name: "client_id without aud", header: "Bearer " + f.iss.tokenWithoutAud(t, map[string]any{"client_id": audience}), wantStatus: 200},
+		{name: "wrong client_id without aud", header: "Bearer " + f.iss.tokenWithoutAud(t, map[string]any{"client_id": "someone-else"}), wantStatus: 401},
 		{name: "wrong issuer", header: "Bearer " + f.iss.token(t, func(b *jwt.Builder) {
 			b.Issuer("https://evil.test")
 		}), wantStatus: 401},
@@ -326,6 +353,9 @@ func TestJWTAuthorizer(t *testing.T) {
 					t.Fatalf("body %s with %d calls, want Unauthorized and no invocation", body, len(calls))
 				}
 				return
+			}
+			if !strings.HasSuffix(tt.header, valid) {
+				return // the claims of the standard token are checked below
 			}
 			jwtDesc := calls[0].event.RequestContext.Authorizer.JWT
 			want := map[string]string{"sub": "alice", "name": "Alice", "iss": issuerURL, "aud": "[" + audience + "]"}

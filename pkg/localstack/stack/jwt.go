@@ -9,44 +9,27 @@ import (
 )
 
 // claimsVerifier emulates an HTTP API JWT authorizer with the project's own
-// verifier (signature against the issuer's JWKS, issuer, audience, expiry).
-// An HTTP API accepts any of several audiences; each gets a verifier.
+// verifier: the JWKS found by OIDC discovery as API Gateway finds it,
+// signature, issuer, audience (identity.AudienceMatches) and expiry.
 type claimsVerifier struct {
-	vs []*authorizer.Verifier
+	v *authorizer.Verifier
 }
 
 func newClaimsVerifier(ctx context.Context, issuer string, audiences []string) (*claimsVerifier, error) {
 	if len(audiences) == 0 {
 		return nil, errors.New("JwtConfiguration.audience is empty")
 	}
-	cv := &claimsVerifier{}
-	for _, aud := range audiences {
-		v, err := authorizer.NewVerifier(ctx, authorizer.Config{Issuer: issuer, Audience: aud})
-		if err != nil {
-			cv.Close(ctx)
-			return nil, fmt.Errorf("verifier for audience %q: %w", aud, err)
-		}
-		cv.vs = append(cv.vs, v)
+	v, err := authorizer.NewVerifier(ctx, authorizer.Config{Issuer: issuer, Audiences: audiences})
+	if err != nil {
+		return nil, fmt.Errorf("verifier for audiences %q: %w", audiences, err)
 	}
-	return cv, nil
+	return &claimsVerifier{v: v}, nil
 }
 
 func (cv *claimsVerifier) Verify(ctx context.Context, token string) (map[string]any, error) {
-	var errs []error
-	for _, v := range cv.vs {
-		claims, err := v.Claims(ctx, token)
-		if err == nil {
-			return claims, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
+	return cv.v.Claims(ctx, token)
 }
 
 func (cv *claimsVerifier) Close(ctx context.Context) error {
-	var errs []error
-	for _, v := range cv.vs {
-		errs = append(errs, v.Close(ctx))
-	}
-	return errors.Join(errs...)
+	return cv.v.Close(ctx)
 }

@@ -1,5 +1,6 @@
 // Package tokens is a development token issuer for the local stack: it mints
-// RS256-signed JWTs for any user id and publishes its public key as a JWKS, so
+// RS256-signed JWTs for any user id and publishes its public key as a JWKS,
+// found through an OpenID discovery document as real issuers publish it, so
 // the project's real JWT verification (the HTTP API's JWT authorizer and the
 // WebSocket authorizer function) runs unchanged against it.
 //
@@ -32,9 +33,13 @@ import (
 )
 
 const (
-	// JWKSPath is where the public key set is served, the conventional
-	// location under an issuer that JWT authorizers look up.
+	// JWKSPath is where the public key set is served; verifiers find it
+	// through the discovery document's jwks_uri, not by this name.
 	JWKSPath = "/.well-known/jwks.json"
+	// DiscoveryPath serves the OpenID Provider configuration, which API
+	// Gateway's JWT authorizer reads to find jwks_uri.
+	// https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
+	DiscoveryPath = "/.well-known/openid-configuration"
 	// TokenPath is the minting endpoint.
 	TokenPath = "/token"
 
@@ -251,13 +256,15 @@ func checkText(field, s string, minRunes, maxRunes int) error {
 	return nil
 }
 
-// Handler serves POST /token and GET /.well-known/jwks.json. Both allow any
-// origin, so a browser page on another local port can fetch tokens.
+// Handler serves POST /token, GET /.well-known/jwks.json and GET
+// /.well-known/openid-configuration. All allow any origin, so a browser page
+// on another local port can fetch tokens.
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+TokenPath, i.handleToken)
 	mux.HandleFunc("OPTIONS "+TokenPath, handlePreflight)
 	mux.HandleFunc("GET "+JWKSPath, i.handleJWKS)
+	mux.HandleFunc("GET "+DiscoveryPath, i.handleDiscovery)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		mux.ServeHTTP(w, r)
@@ -312,6 +319,29 @@ func (i *Issuer) handleToken(w http.ResponseWriter, r *http.Request) {
 func (i *Issuer) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(i.jwks)
+}
+
+// discoveryDocument holds the discovery fields verifiers read, plus the
+// required ones that describe this issuer truthfully. There is no
+// authorization endpoint: tokens come from POST /token.
+type discoveryDocument struct {
+	Issuer                           string   `json:"issuer"`
+	JWKSURI                          string   `json:"jwks_uri"`
+	TokenEndpoint                    string   `json:"token_endpoint"`
+	ResponseTypesSupported           []string `json:"response_types_supported"`
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+}
+
+func (i *Issuer) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, discoveryDocument{
+		Issuer:                           i.issuer,
+		JWKSURI:                          i.JWKSURL(),
+		TokenEndpoint:                    i.issuer + TokenPath,
+		ResponseTypesSupported:           []string{"id_token"},
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{"RS256"},
+	})
 }
 
 func handlePreflight(w http.ResponseWriter, _ *http.Request) {

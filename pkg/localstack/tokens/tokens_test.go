@@ -37,10 +37,26 @@ func startIssuer(t *testing.T, opts Options) (*Issuer, *httptest.Server) {
 	return iss, srv
 }
 
-// fetchJWKS reads the served key set the way a verifier would.
+// fetchJWKS reads the served key set the way API Gateway does: the issuer's
+// discovery document names it in jwks_uri.
 func fetchJWKS(t *testing.T, srv *httptest.Server) jwk.Set {
 	t.Helper()
-	set, err := jwk.Fetch(t.Context(), srv.URL+JWKSPath)
+	resp, err := http.Get(srv.URL + DiscoveryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery document: status %d, %v", resp.StatusCode, err)
+	}
+	if doc.Issuer != srv.URL {
+		t.Fatalf("discovery issuer %q, want %q (OIDC Discovery §4.3)", doc.Issuer, srv.URL)
+	}
+	set, err := jwk.Fetch(t.Context(), doc.JWKSURI)
 	if err != nil {
 		t.Fatal(err)
 	}
