@@ -14,15 +14,13 @@ import (
 
 const module = "github.com/groupcast/groupcast"
 
-// Tooling is everything that exists only for developers: the local stack,
-// the template interpreter and the load tool. The product never depends on it.
+// Tooling is everything that exists only for developers: under internal/
+// the local stack (devstack), the template interpreter (cfn), the load tool
+// (loadgen) and the test emulator (dynamotest); the commands in cmd/; and
+// the embedded emulator. The product never depends on it.
 var tooling = []string{
-	module + "/pkg/localstack",
-	module + "/pkg/cfn",
-	module + "/pkg/loadgen",
+	module + "/internal",
 	module + "/cmd",
-	// dynamotest starts the embedded emulator for tests.
-	module + "/pkg/dynamostore/dynamotest",
 	"github.com/sivchari/kumo",
 }
 

@@ -24,8 +24,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/localstack/lambdarun"
-	"github.com/groupcast/groupcast/pkg/localstack/stack"
+	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	"github.com/groupcast/groupcast/internal/devstack/stack"
 )
 
 func main() {

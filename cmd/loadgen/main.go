@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/groupcast/groupcast/pkg/client"
-	"github.com/groupcast/groupcast/pkg/loadgen"
-	"github.com/groupcast/groupcast/pkg/localstack/stack"
+	"github.com/groupcast/groupcast/internal/loadgen"
+	"github.com/groupcast/groupcast/internal/devstack/stack"
 )
 
 func main() {

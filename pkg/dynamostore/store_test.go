@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/pkg/dynamostore"
-	"github.com/groupcast/groupcast/pkg/dynamostore/dynamotest"
+	"github.com/groupcast/groupcast/internal/dynamotest"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 

@@ -12,7 +12,7 @@ import (
 )
 
 // Attribute and index names of the single table. template.yaml declares the
-// same names; TestRepoTemplateTable in pkg/cfn/samcheck checks they agree.
+// same names; TestRepoTemplateTable in internal/cfn/samcheck checks they agree.
 const (
 	attrPK     = "PK"
 	attrSK     = "SK"

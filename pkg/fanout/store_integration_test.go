@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/groupcast/groupcast/pkg/dynamostore"
-	"github.com/groupcast/groupcast/pkg/dynamostore/dynamotest"
+	"github.com/groupcast/groupcast/internal/dynamotest"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/localstack/esm"
+	"github.com/groupcast/groupcast/internal/devstack/esm"
 )
 
 // streamMappings reads the DynamoDB events of the functions into event

@@ -27,9 +27,9 @@ import (
 	"github.com/groupcast/groupcast/pkg/client"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
-	"github.com/groupcast/groupcast/pkg/loadgen"
-	"github.com/groupcast/groupcast/pkg/localstack/stack"
-	"github.com/groupcast/groupcast/pkg/localstack/tokens"
+	"github.com/groupcast/groupcast/internal/loadgen"
+	"github.com/groupcast/groupcast/internal/devstack/stack"
+	"github.com/groupcast/groupcast/internal/devstack/tokens"
 )
 
 // The end-to-end tests share one stack: building and starting the real

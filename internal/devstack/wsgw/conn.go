@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
 
-	"github.com/groupcast/groupcast/pkg/localstack/apigwid"
+	"github.com/groupcast/groupcast/internal/devstack/apigwid"
 )
 
 // connection is one open WebSocket client.

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/groupcast/groupcast/pkg/localstack/dynamo"
+	"github.com/groupcast/groupcast/internal/devstack/dynamo"
 )
 
 // waitLimit bounds waits for things that take milliseconds; generous

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
+	"github.com/groupcast/groupcast/internal/cfn"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )
 

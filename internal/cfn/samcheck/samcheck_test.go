@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
+	"github.com/groupcast/groupcast/internal/cfn"
 )
 
 func loadProject(t *testing.T) *cfn.Template {

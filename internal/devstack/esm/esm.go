@@ -4,7 +4,7 @@
 // Lambda does (partial batch responses, bisection, retries with backoff,
 // maximum record age, an on-failure destination kept in memory).
 //
-// It reads through Source, which pkg/localstack/dynamo's Server implements:
+// It reads through Source, which internal/devstack/dynamo's Server implements:
 // a reader that finds nothing waits on the stream's wake-up channel, so a
 // record reaches the function moments after the write and an idle mapping
 // uses no CPU.
@@ -23,7 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/groupcast/groupcast/pkg/localstack/dynamo"
+	"github.com/groupcast/groupcast/internal/devstack/dynamo"
 )
 
 // Invoker runs a function synchronously. The error is non-nil for function

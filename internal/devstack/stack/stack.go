@@ -24,14 +24,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
-	"github.com/groupcast/groupcast/pkg/cfn/samcheck"
-	"github.com/groupcast/groupcast/pkg/localstack/dynamo"
-	"github.com/groupcast/groupcast/pkg/localstack/esm"
-	"github.com/groupcast/groupcast/pkg/localstack/httpgw"
-	"github.com/groupcast/groupcast/pkg/localstack/lambdarun"
-	"github.com/groupcast/groupcast/pkg/localstack/tokens"
-	"github.com/groupcast/groupcast/pkg/localstack/wsgw"
+	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/internal/cfn/samcheck"
+	"github.com/groupcast/groupcast/internal/devstack/dynamo"
+	"github.com/groupcast/groupcast/internal/devstack/esm"
+	"github.com/groupcast/groupcast/internal/devstack/httpgw"
+	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	"github.com/groupcast/groupcast/internal/devstack/tokens"
+	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
 
 // Options configure a stack. Addresses default to free loopback ports.

@@ -17,7 +17,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
+	"github.com/groupcast/groupcast/internal/cfn"
 )
 
 // Options configures Check.

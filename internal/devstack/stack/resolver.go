@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
+	"github.com/groupcast/groupcast/internal/cfn"
 )
 
 // resolver answers Ref and Fn::GetAtt for the resources the stack emulates,

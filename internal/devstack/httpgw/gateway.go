@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/localstack/apigwid"
+	"github.com/groupcast/groupcast/internal/devstack/apigwid"
 )
 
 // Invoker runs a function with a JSON payload and returns its JSON response.

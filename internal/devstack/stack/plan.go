@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
-	"github.com/groupcast/groupcast/pkg/localstack/dynamo"
+	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/internal/devstack/dynamo"
 )
 
 // Resource types the stack emulates, and those it accepts but has no use

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
-	"github.com/groupcast/groupcast/pkg/localstack/httpgw"
-	"github.com/groupcast/groupcast/pkg/localstack/wsgw"
+	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/internal/devstack/httpgw"
+	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
 
 // implicitHTTPAPI is the logical id SAM gives the HTTP API it creates for

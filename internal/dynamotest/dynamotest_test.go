@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/groupcast/groupcast/pkg/dynamostore/dynamotest"
+	"github.com/groupcast/groupcast/internal/dynamotest"
 )
 
 func TestNewTableCreatesTheGroupcastTable(t *testing.T) {
