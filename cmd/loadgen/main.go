@@ -23,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/client"
-	"github.com/groupcast/groupcast/internal/loadgen"
 	"github.com/groupcast/groupcast/internal/devstack/stack"
+	"github.com/groupcast/groupcast/internal/loadgen"
+	"github.com/groupcast/groupcast/pkg/client"
 )
 
 func main() {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/internal/dynamotest"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 

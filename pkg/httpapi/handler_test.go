@@ -19,8 +19,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/internal/dynamotest"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )

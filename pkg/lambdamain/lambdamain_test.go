@@ -9,8 +9,8 @@ import (
 
 	"github.com/sivchari/kumo"
 
-	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/internal/dynamotest"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 

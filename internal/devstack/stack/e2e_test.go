@@ -24,12 +24,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/groupcast/groupcast/internal/devstack/stack"
+	"github.com/groupcast/groupcast/internal/devstack/tokens"
+	"github.com/groupcast/groupcast/internal/loadgen"
 	"github.com/groupcast/groupcast/pkg/client"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
-	"github.com/groupcast/groupcast/internal/loadgen"
-	"github.com/groupcast/groupcast/internal/devstack/stack"
-	"github.com/groupcast/groupcast/internal/devstack/tokens"
 )
 
 // The end-to-end tests share one stack: building and starting the real
