@@ -582,3 +582,39 @@ func TestLoadgenCountsEveryDelivery(t *testing.T) {
 		t.Fatalf("latency percentiles out of order: %+v", rep.Latency)
 	}
 }
+
+// TestLoadgenCountsRefusedPostsAsRefused puts a throttle in front of the
+// HTTP API that refuses every second post with 429, as API Gateway's
+// throttle does: those posts are refused, not missing deliveries.
+func TestLoadgenCountsRefusedPostsAsRefused(t *testing.T) {
+	target, err := url.Parse(shared.Endpoints.HTTPAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httputil.NewSingleHostReverseProxy(target)
+	var posts atomic.Int64
+	throttle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/posts") && posts.Add(1)%2 == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"message":"Too Many Requests"}`)
+			return
+		}
+		upstream.ServeHTTP(w, r)
+	}))
+	defer throttle.Close()
+
+	rep, err := loadgen.Run(testContext(t), loadgen.Config{
+		HTTPURL: throttle.URL, WSURL: shared.Endpoints.WebSocket,
+		Tokens:  client.TokenEndpoint{URL: shared.Endpoints.Tokens},
+		Members: 5, Connections: 10, Posts: 5, Rate: 20, Wait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Posts 2 and 4 are refused; 3 accepted posts reach 8 connections each.
+	const want = 3 * 8
+	if rep.Refused != 2 || rep.PostErrors != 0 || rep.Expected != want || rep.Received != want || rep.Missing != 0 {
+		t.Fatalf("report %+v, want 2 refused, %d expected and received, none missing", rep, want)
+	}
+}
