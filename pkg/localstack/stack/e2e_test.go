@@ -53,7 +53,7 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	buildDir = dir
-	s, err := startStack(context.Background(), nil)
+	s, err := startStack(context.Background(), &sharedProgress, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start stack:", err)
 		return 1
@@ -69,7 +69,27 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func startStack(ctx context.Context, env map[string]map[string]string) (*stack.Stack, error) {
+// sharedProgress holds what the shared stack printed while it started.
+var sharedProgress lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startStack(ctx context.Context, progress io.Writer, env map[string]map[string]string) (*stack.Stack, error) {
 	logs := io.Discard
 	if testing.Verbose() {
 		logs = os.Stderr
@@ -85,6 +105,7 @@ func startStack(ctx context.Context, env map[string]map[string]string) (*stack.S
 		Env:          env,
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FunctionLogs: logs,
+		Progress:     progress,
 	})
 }
 
@@ -499,7 +520,7 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	}))
 	defer proxy.Close()
 
-	s, err := startStack(testContext(t), map[string]map[string]string{
+	s, err := startStack(testContext(t), nil, map[string]map[string]string{
 		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
 	})
 	if err != nil {
@@ -616,5 +637,27 @@ func TestLoadgenCountsRefusedPostsAsRefused(t *testing.T) {
 	const want = 3 * 8
 	if rep.Refused != 2 || rep.PostErrors != 0 || rep.Expected != want || rep.Received != want || rep.Missing != 0 {
 		t.Fatalf("report %+v, want 2 refused, %d expected and received, none missing", rep, want)
+	}
+}
+
+// TestStartReportsProgress: the shared stack said what it was doing while it
+// started: each function as it built, with its time, and "ready" with the
+// endpoints.
+func TestStartReportsProgress(t *testing.T) {
+	out := sharedProgress.String()
+	want := []string{"starting DynamoDB\n", "building ", "starting the HTTP APIs\n"}
+	for _, fn := range shared.Functions {
+		want = append(want, "  building "+fn+"\n", "  built "+fn+" in ")
+	}
+	e := shared.Endpoints
+	want = append(want, "HTTP API "+e.HTTPAPI, "WebSocket "+e.WebSocket, "tokens "+e.Tokens)
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("progress lacks %q:\n%s", w, out)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ready in ") {
+		t.Errorf("last progress line %q, want ready with the endpoints", last)
 	}
 }
