@@ -661,3 +661,60 @@ func TestStartReportsProgress(t *testing.T) {
 		t.Errorf("last progress line %q, want ready with the endpoints", last)
 	}
 }
+
+// TestGatewayBodyRules sends bodies through the local HTTP API as a client
+// would: a 7 MB body is refused with API Gateway's 413, and invalid UTF-8
+// never becomes a user id, whatever the content type.
+func TestGatewayBodyRules(t *testing.T) {
+	owner := newUser(t, shared, "bodyrules")
+	ctx := testContext(t)
+	g, err := owner.CreateGroup(ctx, "body rules", "", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		path        string
+		contentType string
+		body        string
+		wantStatus  int
+		wantBody    string // fragment
+	}{
+		{"7 MB body", "/groups", "application/json", strings.Repeat("x", 7<<20), 413, `{"message": "Request Too Long"}`},
+		{"invalid UTF-8 as JSON", "/groups/" + g.GroupID + "/invitations", "application/json", "{\"userIds\":[\"u\xff\"]}", 400, "U+FFFD"},
+		{"invalid UTF-8 without a content type", "/groups/" + g.GroupID + "/invitations", "", "{\"userIds\":[\"u\xff\"]}", 400, "UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, shared.Endpoints.HTTPAPI+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+owner.token)
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(string(b), tt.wantBody) {
+				t.Fatalf("got %d %s, want %d containing %q", resp.StatusCode, b, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+	// Nobody sent the id "u\uFFFD", so nobody by that id was invited.
+	tok, err := shared.Mint("u\uFFFD", "Nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Items []json.RawMessage }
+	if err := (&client.HTTP{BaseURL: shared.Endpoints.HTTPAPI, Token: tok}).Do(ctx, http.MethodGet, "/invitations", nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Items) != 0 {
+		t.Fatalf("u\\uFFFD has invitations %s", got.Items)
+	}
+}
