@@ -84,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	opts.FunctionLogs = stderr
+	// Start-up takes minutes on a cold build cache: say what is happening.
+	opts.Progress = stderr
 
 	if *pprofAddr != "" {
 		// The default mux carries net/http/pprof's handlers.
@@ -96,7 +98,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintln(stderr, "devstack: building functions and starting services...")
 	s, err := stack.Start(ctx, *opts)
 	if err != nil {
 		return err
@@ -208,6 +209,7 @@ func invoke(args []string, stdout, stderr io.Writer) error {
 	opts.Only = id
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts.FunctionLogs = stderr
+	opts.Progress = stderr
 	ctx := context.Background()
 	s, err := stack.Start(ctx, *opts)
 	if err != nil {

@@ -28,26 +28,73 @@ import (
 	"github.com/groupcast/groupcast/pkg/client"
 )
 
+// Exit statuses, most serious first when several apply.
+const (
+	exitError      = 1 // the run could not be made (flags, set-up, a connection)
+	exitMissing    = 2 // posts the API accepted did not reach every subscriber
+	exitPostErrors = 4 // posts failed with something other than 429
+	exitRefused    = 3 // posts were refused with 429; everything accepted arrived
+)
+
+const exitHelp = `
+Exit status:
+  0  every accepted post reached every subscriber; no post refused or failed
+  1  the run could not be made (bad flags, set-up or connection failure)
+  2  deliveries missing: posts the API accepted did not reach every subscriber
+  3  posts refused with 429 (rate limit or throttle); all accepted posts arrived
+  4  posts failed with another error (5xx, network); all accepted posts arrived
+When several apply, 2 wins over 4, and 4 over 3.
+`
+
 func main() {
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
-	var missing *missingError
-	switch {
-	case errors.As(err, &missing):
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return
 	}
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	var out *outcomeError
+	if errors.As(err, &out) {
+		os.Exit(out.code)
+	}
+	os.Exit(exitError)
 }
 
-type missingError struct{ n int }
+// outcomeError is a run that completed but did not deliver cleanly.
+type outcomeError struct {
+	code int
+	msg  string
+}
 
-func (e *missingError) Error() string { return fmt.Sprintf("%d deliveries missing", e.n) }
+func (e *outcomeError) Error() string { return e.msg }
+
+// outcome tells missing deliveries apart from refused and failed posts.
+func outcome(reports []loadgen.Report) error {
+	var missing, refused, failed int
+	for _, r := range reports {
+		missing += r.Missing
+		refused += r.Refused
+		failed += r.PostErrors
+	}
+	msg := fmt.Sprintf("%d deliveries missing, %d posts refused with 429, %d posts failed", missing, refused, failed)
+	switch {
+	case missing > 0:
+		return &outcomeError{exitMissing, msg}
+	case failed > 0:
+		return &outcomeError{exitPostErrors, msg}
+	case refused > 0:
+		return &outcomeError{exitRefused, msg}
+	}
+	return nil
+}
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage of loadgen:")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exitHelp)
+	}
 	var cfg loadgen.Config
 	httpURL := fs.String("http", "", "HTTP API base URL of a running stack or stage (default: start the local stack in-process)")
 	wsURL := fs.String("ws", "", "WebSocket URL (ws://... or wss://...)")
@@ -134,7 +181,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var reports []loadgen.Report
-	missing := 0
 	for i := range *repeat {
 		rep, err := loadgen.Run(ctx, cfg)
 		if err != nil {
@@ -144,7 +190,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 			rep.Stack = stackStats(local)
 		}
 		reports = append(reports, rep)
-		missing += rep.Missing
 		if !*asJSON {
 			fmt.Fprintf(stdout, "run %d of %d\n", i+1, *repeat)
 			if err := loadgen.WriteTable(stdout, rep); err != nil {
@@ -160,10 +205,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if missing > 0 {
-		return &missingError{missing}
-	}
-	return nil
+	return outcome(reports)
 }
 
 // stackStats samples the in-process stack after a run: heap after a GC,

@@ -17,6 +17,7 @@ func WriteTable(w io.Writer, r Report) error {
 	row("received", "%d", r.Received)
 	row("duplicated", "%d", r.Duplicated)
 	row("missing", "%d", r.Missing)
+	row("posts refused (429)", "%d", r.Refused)
 	row("post errors", "%d", r.PostErrors)
 	row("delivery latency ms min/p50/p90/p99/max", "%.1f / %.1f / %.1f / %.1f / %.1f", r.Latency.Min, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 	row("fan-out throughput", "%.0f deliveries/s", r.Throughput)

@@ -79,6 +79,8 @@ type Report struct {
 	Connections int `json:"connections"`
 	Posts       int `json:"posts"`
 
+	// Expected counts deliveries of the posts the API accepted: a refused
+	// post has nothing to deliver, so it is never missing.
 	Expected   int `json:"expected"`
 	Received   int `json:"received"`
 	Duplicated int `json:"duplicated"`
@@ -89,7 +91,10 @@ type Report struct {
 	ConnectTime Percentiles `json:"connectMs"`     // handshake + subscribe, per connection
 	ConnectAll  float64     `json:"connectAllMs"`  // all connections ready
 	Throughput  float64     `json:"deliveriesPerSecond"`
-	PostErrors  int         `json:"postErrors"`
+	// Refused counts posts answered 429 (the per-user post limit or API
+	// Gateway's throttle); PostErrors counts posts that failed otherwise.
+	Refused    int `json:"refused"`
+	PostErrors int `json:"postErrors"`
 
 	// Stack is sampled after the run when the stack runs in-process.
 	Stack *StackStats `json:"stack,omitempty"`
@@ -175,7 +180,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	connectTimes := make([]time.Duration, cfg.Connections)
 	var connected atomic.Int64
 	startConnect := time.Now()
-	stopProgress := progress(cfg.Progress, "connected", &connected, int64(cfg.Connections))
+	var connections atomic.Int64
+	connections.Store(int64(cfg.Connections))
+	stopProgress := progress(cfg.Progress, "connected", &connected, &connections)
 	err = forEach(ctx, receivers, cfg.DialConcurrency, func(ctx context.Context, i int, _ *receiver) error {
 		ui := i % len(users)
 		t0 := time.Now()
@@ -209,7 +216,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			expectedPerPost++
 		}
 	}
-	rep.Expected = expectedPerPost * cfg.Posts
+	var expected atomic.Int64
+	expected.Store(int64(expectedPerPost * cfg.Posts))
 
 	var received atomic.Int64
 	var readers sync.WaitGroup
@@ -226,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	sentAt := make([]time.Time, cfg.Posts)
 	var postTimes []time.Duration
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
-	stopProgress = progress(cfg.Progress, "delivered", &received, int64(rep.Expected))
+	stopProgress = progress(cfg.Progress, "delivered", &received, &expected)
 	ticker := time.NewTicker(interval)
 	for i := range cfg.Posts {
 		if i > 0 {
@@ -241,7 +249,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		sentAt[i] = time.Now()
 		_, err := owner.CreatePost(ctx, group.GroupID, fmt.Sprintf("%s%d load test post", tag, i))
 		if err != nil {
-			rep.PostErrors++
+			if client.IsStatus(err, http.StatusTooManyRequests) {
+				rep.Refused++
+			} else {
+				rep.PostErrors++
+			}
+			// Neither a refused nor a failed post is owed to anyone.
+			expected.Add(-int64(expectedPerPost))
 			say("post %d: %v", i, err)
 			continue
 		}
@@ -251,7 +265,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.PostLatency = percentiles(postTimes)
 
 	deadline := time.NewTimer(cfg.Wait)
-	for received.Load() < int64(rep.Expected) {
+	for received.Load() < expected.Load() {
 		select {
 		case <-deadline.C:
 		case <-ctx.Done():
@@ -282,6 +296,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			}
 		}
 	}
+	rep.Expected = int(expected.Load())
 	rep.Missing = rep.Expected - rep.Received
 	rep.Latency = percentiles(latencies)
 	if span := last.Sub(sentAt[0]).Seconds(); span > 0 {
@@ -360,7 +375,7 @@ func closeAll(rs []*receiver) {
 }
 
 // progress prints "label n/total" once a second until stopped.
-func progress(w io.Writer, label string, n *atomic.Int64, total int64) (stop func()) {
+func progress(w io.Writer, label string, n, total *atomic.Int64) (stop func()) {
 	if w == nil {
 		return func() {}
 	}
@@ -374,7 +389,7 @@ func progress(w io.Writer, label string, n *atomic.Int64, total int64) (stop fun
 			case <-done:
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "  %s %d/%d\n", label, n.Load(), total)
+				fmt.Fprintf(w, "  %s %d/%d\n", label, n.Load(), total.Load())
 			}
 		}
 	}()

@@ -490,6 +490,9 @@ func TestValidationErrors(t *testing.T) {
 	post := func(body string) call {
 		return call{as: "alice", route: "POST /groups/{groupId}/posts", groupID: gid, body: body}
 	}
+	invite := func(body string) call {
+		return call{as: "alice", route: "POST /groups/{groupId}/invitations", groupID: gid, body: body}
+	}
 	big := `{"content":"` + strings.Repeat("a", 65<<10) + `"}`
 
 	for _, tc := range []struct {
@@ -515,6 +518,9 @@ func TestValidationErrors(t *testing.T) {
 		{"whitespace content", post(`{"content":" \n\t "}`), false, 400, "content"},
 		{"5001-char content", post(`{"content":"` + long(5001) + `"}`), false, 400, "content"},
 		{"invalid UTF-8", post("{\"content\":\"caf\xe9\"}"), false, 400, "UTF-8"},
+		{"invalid UTF-8 after base64", invite(base64.StdEncoding.EncodeToString([]byte("{\"userIds\":[\"u\xff\"]}"))), true, 400, "UTF-8"},
+		{"U+FFFD that API Gateway put for invalid bytes", invite("{\"userIds\":[\"u\uFFFD\"]}"), false, 400, "U+FFFD"},
+		{"U+FFFD in content", post("{\"content\":\"caf\uFFFD\"}"), false, 400, "U+FFFD"},
 		{"65 KiB body", post(big), false, 413, "exceeds"},
 		{"65 KiB base64 body", post(base64.StdEncoding.EncodeToString([]byte(big))), true, 413, "exceeds"},
 		{"bad base64", post("!!!"), true, 400, "base64"},
@@ -554,6 +560,39 @@ func TestValidationErrors(t *testing.T) {
 	if len(mine.Items) != 1 || len(posts.Items) != 0 {
 		t.Errorf("after bad input: %d groups and %d posts, want 1 and 0", len(mine.Items), len(posts.Items))
 	}
+	// Nobody sent the id "u\uFFFD": it must not have been invited.
+	got := decode[listResp](t, e.must(t, call{as: "u\uFFFD", route: "GET /invitations"}, http.StatusOK))
+	if len(got.Items) != 0 {
+		t.Errorf("u\\uFFFD has %d invitations, want none", len(got.Items))
+	}
+}
+
+// TestInvalidUTF8AsLambdaDeliversIt sends invalid UTF-8 the way it reaches
+// the function: the event is JSON, so the bytes arrive as U+FFFD, and the
+// handler must still refuse them.
+func TestInvalidUTF8AsLambdaDeliversIt(t *testing.T) {
+	e := newEnv(t, 30)
+	g := decode[groupResp](t, e.must(t, call{as: "alice", route: "POST /groups", body: `{"name":"g","visibility":"private"}`}, http.StatusCreated))
+	ev := call{as: "alice", route: "POST /groups/{groupId}/invitations", groupID: g.GroupID, body: "{\"userIds\":[\"u\xff\"]}"}.event(t)
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &delivered); err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.serve(t, delivered); resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Body, "U+FFFD") {
+		t.Fatalf("status %d %s, want 400 naming U+FFFD", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestEscapedReplacementCharAccepted: a client that means U+FFFD can still
+// send it, as the JSON escape.
+func TestEscapedReplacementCharAccepted(t *testing.T) {
+	e := newEnv(t, 30)
+	g := decode[groupResp](t, e.must(t, call{as: "alice", route: "POST /groups", body: `{"name":"g","visibility":"private"}`}, http.StatusCreated))
+	e.must(t, call{as: "alice", route: "POST /groups/{groupId}/posts", groupID: g.GroupID, body: `{"content":"caf\ufffd"}`}, http.StatusCreated)
 }
 
 func TestBase64BodyAccepted(t *testing.T) {

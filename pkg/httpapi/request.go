@@ -68,10 +68,18 @@ func tooLarge() error {
 	return groupcast.Errorf(groupcast.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
 }
 
+// replacementChar is U+FFFD as it appears in raw UTF-8.
+var replacementChar = []byte("\uFFFD")
+
 // decodeBody strictly decodes a JSON object into dst: one object, no unknown
 // fields, no trailing data, valid UTF-8. encoding/json would otherwise turn
 // invalid UTF-8 into U+FFFD and store the mangled text, so it is checked
-// first.
+// first. API Gateway does the same to a text body before the function runs
+// (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html:
+// a text payload is a UTF-8 JSON string), so a raw U+FFFD is refused too: it
+// is what invalid bytes became, and storing it would act on text nobody
+// sent ("u\xff" becoming another user id). A client that means the character
+// sends the JSON escape \ufffd, which passes.
 func decodeBody(req events.APIGatewayV2HTTPRequest, dst any) error {
 	b, err := body(req)
 	if err != nil {
@@ -82,6 +90,9 @@ func decodeBody(req events.APIGatewayV2HTTPRequest, dst any) error {
 	}
 	if !utf8.Valid(b) {
 		return groupcast.Errorf(groupcast.CodeInvalid, "request body is not valid UTF-8")
+	}
+	if bytes.Contains(b, replacementChar) {
+		return groupcast.Errorf(groupcast.CodeInvalid, `request body contains U+FFFD, which stands for bytes that were not valid UTF-8; send the character as the JSON escape \ufffd if you mean it`)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

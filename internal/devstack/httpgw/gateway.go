@@ -45,6 +45,12 @@ const DefaultIdentitySource = "$request.header.Authorization"
 // MaxPayloadBytes is API Gateway's HTTP API request payload quota (10 MB).
 const MaxPayloadBytes = 10 << 20
 
+// MaxLambdaPayloadBytes is Lambda's quota on a synchronous invocation's
+// request payload (6 MB): the whole event, so a body well under
+// MaxPayloadBytes can still exceed it, for example once base64-encoded.
+// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+const MaxLambdaPayloadBytes = 6 << 20
+
 // DefaultIntegrationTimeout is the HTTP API's maximum integration timeout:
 // API Gateway gives up on a Lambda integration after 30 seconds.
 const DefaultIntegrationTimeout = 30 * time.Second
@@ -207,7 +213,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			writeContentLengthExceeded(w)
 			return
 		}
 		writeMessage(w, http.StatusBadRequest, "Bad Request")
@@ -238,6 +244,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "encode event", "err", err)
 		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if len(payload) > MaxLambdaPayloadBytes {
+		// Lambda refuses the invocation and API Gateway answers 413 without
+		// the function running.
+		g.log.InfoContext(r.Context(), "event exceeds Lambda's payload quota", "route", route.Key(), "requestId", requestID, "bytes", len(payload))
+		writeRequestTooLong(w)
 		return
 	}
 
@@ -277,6 +290,31 @@ func (g *Gateway) stripStage(p string) (string, bool) {
 		return p[len(prefix):], true
 	}
 	return "", false
+}
+
+// writeContentLengthExceeded answers a body over MaxPayloadBytes the way
+// API Gateway's front door does, with a plain-text 413, as captured in
+// https://github.com/koki-develop/lgtm-generator/issues/10.
+func writeContentLengthExceeded(w http.ResponseWriter) {
+	b := fmt.Sprintf("HTTP content length exceeded %d bytes.", MaxPayloadBytes)
+	w.Header().Set("Content-Type", "text; charset=utf-8")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = io.WriteString(w, b)
+}
+
+// requestTooLongBody is API Gateway's answer, byte for byte, when the Lambda
+// event exceeds MaxLambdaPayloadBytes (413, x-amzn-errortype
+// BadRequestException), as captured in
+// https://github.com/koki-develop/lgtm-generator/issues/10.
+const requestTooLongBody = `{"message": "Request Too Long"}`
+
+func writeRequestTooLong(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-Errortype", "BadRequestException")
+	w.Header().Set("Content-Length", fmt.Sprint(len(requestTooLongBody)))
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = io.WriteString(w, requestTooLongBody)
 }
 
 // writeMessage writes API Gateway's own error shape: {"message":"..."}.

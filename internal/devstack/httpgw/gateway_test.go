@@ -515,12 +515,20 @@ func TestRequestBodyEncoding(t *testing.T) {
 		{contentType: "text/plain; charset=utf-8", body: "héllo", wantBody: "héllo"},
 		{contentType: "application/x-www-form-urlencoded", body: "a=1&b=2", wantBody: "YT0xJmI9Mg==", wantBase64: true},
 		{contentType: "image/png", body: "\x89PNG", wantBody: "iVBORw==", wantBase64: true},
+		{contentType: "", body: `{"a":1}`, wantBody: "eyJhIjoxfQ==", wantBase64: true},
+		{contentType: "text/plain; charset=iso-8859-1", body: "caf\xe9", wantBody: "Y2Fm6Q==", wantBase64: true},
+		{contentType: "application/json; charset=UTF-8", body: `{"a":1}`, wantBody: `{"a":1}`},
+		{contentType: "application/json", body: "{\"userIds\":[\"u\xff\"]}", wantBody: "{\"userIds\":[\"u\uFFFD\"]}"},
 	}
 	f := newFixture(t, nil)
 	for _, tt := range tests {
-		t.Run(tt.contentType, func(t *testing.T) {
+		t.Run(tt.contentType+" "+tt.body, func(t *testing.T) {
 			before := len(f.inv.Calls())
-			f.do(t, "PUT", "/files/upload", strings.NewReader(tt.body), map[string]string{"Content-Type": tt.contentType})
+			headers := map[string]string{}
+			if tt.contentType != "" {
+				headers["Content-Type"] = tt.contentType
+			}
+			f.do(t, "PUT", "/files/upload", strings.NewReader(tt.body), headers)
 			ev := f.inv.Calls()[before].event
 			if ev.Body != tt.wantBody || ev.IsBase64Encoded != tt.wantBase64 {
 				t.Errorf("body %q base64 %v, want %q %v", ev.Body, ev.IsBase64Encoded, tt.wantBody, tt.wantBase64)
@@ -530,11 +538,47 @@ func TestRequestBodyEncoding(t *testing.T) {
 }
 
 func TestPayloadLimit(t *testing.T) {
-	f := newFixture(t, nil)
-	big := strings.Repeat("x", MaxPayloadBytes+1)
-	resp, body := f.do(t, "PUT", "/files/big", strings.NewReader(big), map[string]string{"Content-Type": "text/plain"})
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(f.inv.Calls()) != 0 {
-		t.Fatalf("status %d (%s), %d calls; want 413 and no call", resp.StatusCode, body, len(f.inv.Calls()))
+	tests := []struct {
+		name        string
+		size        int
+		contentType string
+		wantStatus  int
+		wantBody    string
+		wantType    string
+		wantCalls   int
+	}{
+		{
+			name: "over the 10 MB HTTP API quota", size: MaxPayloadBytes + 1, contentType: "text/plain",
+			wantStatus: 413, wantBody: "HTTP content length exceeded 10485760 bytes.", wantType: "text; charset=utf-8",
+		},
+		{
+			name: "7 MB text body exceeds Lambda's 6 MB", size: 7 << 20, contentType: "application/json",
+			wantStatus: 413, wantBody: `{"message": "Request Too Long"}`, wantType: "application/json",
+		},
+		{
+			name: "5 MB binary body exceeds 6 MB once base64-encoded", size: 5 << 20, contentType: "application/octet-stream",
+			wantStatus: 413, wantBody: `{"message": "Request Too Long"}`, wantType: "application/json",
+		},
+		{
+			name: "5 MB text body is invoked", size: 5 << 20, contentType: "text/plain",
+			wantStatus: 200, wantBody: "ok", wantCalls: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			big := strings.Repeat("x", tt.size)
+			resp, body := f.do(t, "PUT", "/files/big", strings.NewReader(big), map[string]string{"Content-Type": tt.contentType})
+			if resp.StatusCode != tt.wantStatus || body != tt.wantBody {
+				t.Fatalf("got %d %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+			if tt.wantType != "" && resp.Header.Get("Content-Type") != tt.wantType {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tt.wantType)
+			}
+			if got := len(f.inv.Calls()); got != tt.wantCalls {
+				t.Errorf("%d invocations, want %d", got, tt.wantCalls)
+			}
+		})
 	}
 }
 

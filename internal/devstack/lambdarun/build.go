@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // defaultBuildParallelism: each `go build` already compiles its package graph
@@ -31,6 +33,10 @@ type BuildSpec struct {
 	OutDir string
 	// Parallelism bounds concurrent `go build` processes; 0 means 2.
 	Parallelism int
+	// Progress receives a line as each function starts building and one
+	// with its time when it is done, so a cold build (minutes) does not
+	// look like a hang; nil for none.
+	Progress io.Writer
 }
 
 // Build compiles each function for the host (CGO_ENABLED=0, -trimpath) into
@@ -70,6 +76,7 @@ func (r *Runtime) Build(ctx context.Context, spec BuildSpec) (map[string]string,
 
 	var (
 		mu     sync.Mutex
+		done   int
 		built  = make(map[string]string, len(names))
 		errs   = make([]error, len(names))
 		wg     sync.WaitGroup
@@ -84,14 +91,29 @@ func (r *Runtime) Build(ctx context.Context, spec BuildSpec) (map[string]string,
 				return
 			}
 			defer func() { <-tokens }()
-			bin, err := buildOne(ctx, spec.RepoRoot, spec.Functions[name], filepath.Join(outDir, name))
-			if err != nil {
-				errs[i] = fmt.Errorf("build %s: %w", name, err)
-				return
+			say := func(format string, args ...any) {
+				if spec.Progress != nil {
+					fmt.Fprintf(spec.Progress, format+"\n", args...)
+				}
 			}
 			mu.Lock()
-			built[name] = bin
+			say("  building %s", name)
 			mu.Unlock()
+			start := time.Now()
+			bin, err := buildOne(ctx, spec.RepoRoot, spec.Functions[name], filepath.Join(outDir, name))
+			took := time.Since(start).Seconds()
+			// One lock for the count and the line keeps lines whole and
+			// numbered in the order they are printed.
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			if err != nil {
+				errs[i] = fmt.Errorf("build %s: %w", name, err)
+				say("  %s failed after %.1f s (%d/%d)", name, took, done, len(names))
+				return
+			}
+			built[name] = bin
+			say("  built %s in %.1f s (%d/%d)", name, took, done, len(names))
 		})
 	}
 	wg.Wait()

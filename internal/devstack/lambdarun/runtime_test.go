@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -515,6 +516,31 @@ func TestBuildReportsFailuresByFunction(t *testing.T) {
 	}
 	if _, err := os.Stat(bins["EchoFunction"]); err != nil || len(bins) != 1 {
 		t.Errorf("built = %v (%v), want only EchoFunction", bins, err)
+	}
+}
+
+// TestBuildReportsProgress: each function says when it starts and, with its
+// time and a count, when it is done, whether it built or not.
+func TestBuildReportsProgress(t *testing.T) {
+	rt, _ := newRuntime(t, Options{})
+	var progress syncBuffer
+	_, err := rt.Build(testContext(t), BuildSpec{RepoRoot: ".", Progress: &progress, Functions: map[string]string{
+		"BrokenFunction": "testdata/broken",
+		"EchoFunction":   "./testdata/echo",
+	}})
+	if err == nil {
+		t.Fatal("Build succeeded with a broken function")
+	}
+	out := progress.String()
+	for _, re := range []string{
+		`(?m)^  building EchoFunction$`,
+		`(?m)^  building BrokenFunction$`,
+		`(?m)^  built EchoFunction in \d+\.\d s \([12]/2\)$`,
+		`(?m)^  BrokenFunction failed after \d+\.\d s \([12]/2\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("progress lacks %s:\n%s", re, out)
+		}
 	}
 }
 

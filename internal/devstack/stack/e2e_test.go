@@ -53,7 +53,7 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	buildDir = dir
-	s, err := startStack(context.Background(), nil)
+	s, err := startStack(context.Background(), &sharedProgress, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start stack:", err)
 		return 1
@@ -69,7 +69,27 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func startStack(ctx context.Context, env map[string]map[string]string) (*stack.Stack, error) {
+// sharedProgress holds what the shared stack printed while it started.
+var sharedProgress lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startStack(ctx context.Context, progress io.Writer, env map[string]map[string]string) (*stack.Stack, error) {
 	logs := io.Discard
 	if testing.Verbose() {
 		logs = os.Stderr
@@ -85,6 +105,7 @@ func startStack(ctx context.Context, env map[string]map[string]string) (*stack.S
 		Env:          env,
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FunctionLogs: logs,
+		Progress:     progress,
 	})
 }
 
@@ -499,7 +520,7 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	}))
 	defer proxy.Close()
 
-	s, err := startStack(testContext(t), map[string]map[string]string{
+	s, err := startStack(testContext(t), nil, map[string]map[string]string{
 		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
 	})
 	if err != nil {
@@ -580,5 +601,120 @@ func TestLoadgenCountsEveryDelivery(t *testing.T) {
 	}
 	if rep.Latency.P50 <= 0 || rep.Latency.Max < rep.Latency.P99 || rep.Latency.P99 < rep.Latency.P50 {
 		t.Fatalf("latency percentiles out of order: %+v", rep.Latency)
+	}
+}
+
+// TestLoadgenCountsRefusedPostsAsRefused puts a throttle in front of the
+// HTTP API that refuses every second post with 429, as API Gateway's
+// throttle does: those posts are refused, not missing deliveries.
+func TestLoadgenCountsRefusedPostsAsRefused(t *testing.T) {
+	target, err := url.Parse(shared.Endpoints.HTTPAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httputil.NewSingleHostReverseProxy(target)
+	var posts atomic.Int64
+	throttle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/posts") && posts.Add(1)%2 == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"message":"Too Many Requests"}`)
+			return
+		}
+		upstream.ServeHTTP(w, r)
+	}))
+	defer throttle.Close()
+
+	rep, err := loadgen.Run(testContext(t), loadgen.Config{
+		HTTPURL: throttle.URL, WSURL: shared.Endpoints.WebSocket,
+		Tokens:  client.TokenEndpoint{URL: shared.Endpoints.Tokens},
+		Members: 5, Connections: 10, Posts: 5, Rate: 20, Wait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Posts 2 and 4 are refused; 3 accepted posts reach 8 connections each.
+	const want = 3 * 8
+	if rep.Refused != 2 || rep.PostErrors != 0 || rep.Expected != want || rep.Received != want || rep.Missing != 0 {
+		t.Fatalf("report %+v, want 2 refused, %d expected and received, none missing", rep, want)
+	}
+}
+
+// TestStartReportsProgress: the shared stack said what it was doing while it
+// started: each function as it built, with its time, and "ready" with the
+// endpoints.
+func TestStartReportsProgress(t *testing.T) {
+	out := sharedProgress.String()
+	want := []string{"starting DynamoDB\n", "building ", "starting the HTTP APIs\n"}
+	for _, fn := range shared.Functions {
+		want = append(want, "  building "+fn+"\n", "  built "+fn+" in ")
+	}
+	e := shared.Endpoints
+	want = append(want, "HTTP API "+e.HTTPAPI, "WebSocket "+e.WebSocket, "tokens "+e.Tokens)
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("progress lacks %q:\n%s", w, out)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ready in ") {
+		t.Errorf("last progress line %q, want ready with the endpoints", last)
+	}
+}
+
+// TestGatewayBodyRules sends bodies through the local HTTP API as a client
+// would: a 7 MB body is refused with API Gateway's 413, and invalid UTF-8
+// never becomes a user id, whatever the content type.
+func TestGatewayBodyRules(t *testing.T) {
+	owner := newUser(t, shared, "bodyrules")
+	ctx := testContext(t)
+	g, err := owner.CreateGroup(ctx, "body rules", "", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		path        string
+		contentType string
+		body        string
+		wantStatus  int
+		wantBody    string // fragment
+	}{
+		{"7 MB body", "/groups", "application/json", strings.Repeat("x", 7<<20), 413, `{"message": "Request Too Long"}`},
+		{"invalid UTF-8 as JSON", "/groups/" + g.GroupID + "/invitations", "application/json", "{\"userIds\":[\"u\xff\"]}", 400, "U+FFFD"},
+		{"invalid UTF-8 without a content type", "/groups/" + g.GroupID + "/invitations", "", "{\"userIds\":[\"u\xff\"]}", 400, "UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, shared.Endpoints.HTTPAPI+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+owner.token)
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(string(b), tt.wantBody) {
+				t.Fatalf("got %d %s, want %d containing %q", resp.StatusCode, b, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+	// Nobody sent the id "u\uFFFD", so nobody by that id was invited.
+	tok, err := shared.Mint("u\uFFFD", "Nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Items []json.RawMessage }
+	if err := (&client.HTTP{BaseURL: shared.Endpoints.HTTPAPI, Token: tok}).Do(ctx, http.MethodGet, "/invitations", nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Items) != 0 {
+		t.Fatalf("u\\uFFFD has invitations %s", got.Items)
 	}
 }

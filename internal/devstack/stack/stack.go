@@ -73,6 +73,9 @@ type Options struct {
 
 	Logger       *slog.Logger
 	FunctionLogs io.Writer // labelled function output; default os.Stderr
+	// Progress receives a line per start-up step, one per function as it
+	// builds (with its time), and "ready" with the endpoints; nil for none.
+	Progress io.Writer
 }
 
 func (o *Options) setDefaults() {
@@ -152,26 +155,50 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			b.s.Close(context.Background())
 		}
 	}()
-	steps := []func(context.Context) error{
-		b.loadTemplate,
-		b.startTokenIssuer, // its URL is a template parameter
-		b.evaluateTemplate,
-		b.nameResources, // and open the APIs' listeners: endpoints are intrinsic values
-		b.startDynamoDB, // stream ARNs exist only after the tables do
-		b.startFunctions,
+	type step struct {
+		say string // progress line; "" for steps that take no time
+		run func(context.Context) error
+	}
+	steps := []step{
+		{"", b.loadTemplate},
+		{"starting the token issuer", b.startTokenIssuer}, // its URL is a template parameter
+		{"", b.evaluateTemplate},
+		{"", b.nameResources},                  // and open the APIs' listeners: endpoints are intrinsic values
+		{"starting DynamoDB", b.startDynamoDB}, // stream ARNs exist only after the tables do
+		{"", b.startFunctions},                 // says how many it builds
 	}
 	if opts.Only == "" {
-		steps = append(steps, b.startHTTPAPIs, b.startWebSocketAPIs, b.startStreamMappings)
+		steps = append(steps, step{"starting the HTTP APIs", b.startHTTPAPIs},
+			step{"starting the WebSocket APIs", b.startWebSocketAPIs},
+			step{"starting the stream mappings", b.startStreamMappings})
 	}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
+	began := time.Now()
+	for _, st := range steps {
+		if st.say != "" {
+			b.say("%s", st.say)
+		}
+		if err := st.run(ctx); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Only != "" && len(b.s.Functions) == 0 {
 		return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
 	}
+	e := b.s.Endpoints
+	if opts.Only == "" {
+		b.say("ready in %.1f s: HTTP API %s, WebSocket %s, tokens %s, DynamoDB %s", time.Since(began).Seconds(), e.HTTPAPI, e.WebSocket, e.Tokens, e.DynamoDB)
+	} else {
+		b.say("ready in %.1f s: %s, tokens %s, DynamoDB %s", time.Since(began).Seconds(), opts.Only, e.Tokens, e.DynamoDB)
+	}
 	return b.s, nil
+}
+
+// say writes one progress line, in loadgen's style: steps unindented, the
+// items of a step indented.
+func (b *builder) say(format string, args ...any) {
+	if b.opts.Progress != nil {
+		fmt.Fprintf(b.opts.Progress, format+"\n", args...)
+	}
 }
 
 // builder carries what the start-up steps learn about the template.
@@ -368,7 +395,8 @@ func (b *builder) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bins, err := s.runtime.Build(ctx, lambdarun.BuildSpec{RepoRoot: b.tmpl.Dir, Functions: pkgs, OutDir: opts.BuildDir})
+	b.say("building %d functions (the first build compiles for a few minutes; later ones reuse Go's cache)", len(pkgs))
+	bins, err := s.runtime.Build(ctx, lambdarun.BuildSpec{RepoRoot: b.tmpl.Dir, Functions: pkgs, OutDir: opts.BuildDir, Progress: opts.Progress})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/groupcast/groupcast/pkg/loadgen"
+)
+
+func TestOutcomeTellsMissingFromRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		reports []loadgen.Report
+		want    int // 0 for no error
+	}{
+		{name: "clean", reports: []loadgen.Report{{Expected: 9, Received: 9}}},
+		{name: "refused only", reports: []loadgen.Report{{Expected: 6, Received: 6, Refused: 3}}, want: exitRefused},
+		{name: "missing", reports: []loadgen.Report{{Expected: 9, Received: 8, Missing: 1}}, want: exitMissing},
+		{name: "missing wins over refused", reports: []loadgen.Report{{Missing: 1, Refused: 2}}, want: exitMissing},
+		{name: "post errors win over refused", reports: []loadgen.Report{{PostErrors: 1, Refused: 2}}, want: exitPostErrors},
+		{name: "summed over runs", reports: []loadgen.Report{{}, {Refused: 1}}, want: exitRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := outcome(tt.reports)
+			if tt.want == 0 {
+				if err != nil {
+					t.Fatalf("outcome = %v, want nil", err)
+				}
+				return
+			}
+			var out *outcomeError
+			if !errors.As(err, &out) || out.code != tt.want {
+				t.Fatalf("outcome = %v, want exit %d", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpDocumentsExitStatus(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run([]string{"-h"}, &bytes.Buffer{}, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Exit status:", "2  deliveries missing", "3  posts refused with 429"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-h output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
