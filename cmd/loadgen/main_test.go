@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupcast/groupcast/pkg/loadgen"
+	"github.com/groupcast/groupcast/internal/loadgen"
 )
 
 func TestOutcomeTellsMissingFromRefused(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
-	"github.com/groupcast/groupcast/pkg/localstack/httpgw"
+	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/internal/devstack/httpgw"
 )
 
 const corsTemplate = `
