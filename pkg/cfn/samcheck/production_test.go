@@ -108,7 +108,7 @@ func TestRepoTemplatePolicies(t *testing.T) {
 			"dynamodb:GetRecords":           {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:GetShardIterator":     {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:ListStreams":          {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
-			"sqs:SendMessage":              {`{"Fn::GetAtt":["FanoutDeadLetterQueue","Arn"]}`},
+			"sqs:SendMessage":               {`{"Fn::GetAtt":["FanoutDeadLetterQueue","Arn"]}`},
 		},
 	}
 	tpl := loadRepoTemplate(t)
