@@ -23,27 +23,30 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 }
 
 // NewLambda returns the logger a function's main should install with
-// slog.SetDefault. When the function's log format is JSON (LoggingConfig
-// LogFormat: JSON), Lambda sets AWS_LAMBDA_LOG_FORMAT/AWS_LAMBDA_LOG_LEVEL and
-// lambdacontext.NewLogHandler honours both. Otherwise (text log format,
-// sam local, the local stack) lambdacontext would log text, so we log JSON
-// ourselves at logLevel (the LOG_LEVEL variable; "" means INFO).
-func NewLambda(logLevel string) (*slog.Logger, error) {
-	if os.Getenv("AWS_LAMBDA_LOG_FORMAT") == "JSON" {
-		return slog.New(lambdacontext.NewLogHandler()), nil
-	}
-	level, err := ParseLevel(logLevel)
+// slog.SetDefault: JSON at the level Lambda passes in AWS_LAMBDA_LOG_LEVEL,
+// which it sets from LoggingConfig.ApplicationLogLevel under the JSON log
+// format (the local stack does the same). This is the one place the level
+// comes from; unset means INFO, as in aws-lambda-go's own handler.
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+func NewLambda() (*slog.Logger, error) {
+	level, err := ParseLevel(os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("AWS_LAMBDA_LOG_LEVEL: %w", err)
 	}
 	return New(os.Stdout, level), nil
 }
 
-// ParseLevel parses DEBUG, INFO, WARN or ERROR (any case); "" is INFO.
+// ParseLevel parses Lambda's application log levels TRACE, DEBUG, INFO,
+// WARN, ERROR and FATAL (any case); "" is INFO. slog has no TRACE or FATAL:
+// they map one step below DEBUG and above ERROR.
 func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "", "INFO":
 		return slog.LevelInfo, nil
+	case "TRACE":
+		return slog.LevelDebug - 4, nil
+	case "FATAL":
+		return slog.LevelError + 4, nil
 	case "DEBUG":
 		return slog.LevelDebug, nil
 	case "WARN", "WARNING":

@@ -55,3 +55,42 @@ func TestParseLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestNewLambdaLevel: the level comes from AWS_LAMBDA_LOG_LEVEL, which
+// Lambda sets from LoggingConfig.ApplicationLogLevel, and from nothing else.
+func TestNewLambdaLevel(t *testing.T) {
+	tests := []struct {
+		name, awsLevel, logLevel string
+		min                      slog.Level // lowest level enabled
+		wantErr                  bool
+	}{
+		{name: "debug", awsLevel: "DEBUG", min: slog.LevelDebug},
+		{name: "warn", awsLevel: "WARN", min: slog.LevelWarn},
+		{name: "error", awsLevel: "ERROR", min: slog.LevelError},
+		{name: "trace", awsLevel: "TRACE", min: slog.LevelDebug - 4},
+		{name: "unset is info", min: slog.LevelInfo},
+		{name: "LOG_LEVEL is not read", logLevel: "debug", min: slog.LevelInfo},
+		{name: "invalid", awsLevel: "loud", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_LAMBDA_LOG_LEVEL", tc.awsLevel)
+			t.Setenv("LOG_LEVEL", tc.logLevel)
+			log, err := NewLambda()
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("AWS_LAMBDA_LOG_LEVEL=%q accepted", tc.awsLevel)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if !log.Enabled(ctx, tc.min) || log.Enabled(ctx, tc.min-1) {
+				t.Errorf("enabled(%v) = %v, enabled(%v) = %v; want the lowest enabled level to be %v",
+					tc.min, log.Enabled(ctx, tc.min), tc.min-1, log.Enabled(ctx, tc.min-1), tc.min)
+			}
+		})
+	}
+}

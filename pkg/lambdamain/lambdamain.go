@@ -1,5 +1,5 @@
 // Package lambdamain is the start-up every function shares: JSON logs at
-// LOG_LEVEL, one build step that wires configuration → store → domain →
+// the level Lambda passes (AWS_LAMBDA_LOG_LEVEL), one build step that wires configuration → store → domain →
 // handler, and a logged exit when that wiring fails.
 package lambdamain
 
@@ -34,7 +34,7 @@ func Start(name string, build Build) {
 }
 
 func wire(ctx context.Context, build Build) (any, error) {
-	log, err := applog.NewLambda(os.Getenv("LOG_LEVEL"))
+	log, err := applog.NewLambda()
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 func TestWireHandsTheLoggerToBuild(t *testing.T) {
-	t.Setenv("LOG_LEVEL", "debug")
+	t.Setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
 	var got *slog.Logger
 	handler, err := wire(context.Background(), func(ctx context.Context, log *slog.Logger) (any, error) {
 		got = log
@@ -28,16 +28,16 @@ func TestWireHandsTheLoggerToBuild(t *testing.T) {
 
 func TestWireFailsOnBadConfiguration(t *testing.T) {
 	t.Run("log level", func(t *testing.T) {
-		t.Setenv("LOG_LEVEL", "loud")
+		t.Setenv("AWS_LAMBDA_LOG_LEVEL", "loud")
 		if _, err := wire(context.Background(), func(context.Context, *slog.Logger) (any, error) {
-			t.Fatal("build ran despite a bad LOG_LEVEL")
+			t.Fatal("build ran despite a bad AWS_LAMBDA_LOG_LEVEL")
 			return nil, nil
 		}); err == nil {
-			t.Fatal("LOG_LEVEL=loud accepted")
+			t.Fatal("AWS_LAMBDA_LOG_LEVEL=loud accepted")
 		}
 	})
 	t.Run("build", func(t *testing.T) {
-		t.Setenv("LOG_LEVEL", "")
+		t.Setenv("AWS_LAMBDA_LOG_LEVEL", "")
 		boom := errors.New("TABLE_NAME is required")
 		if _, err := wire(context.Background(), func(context.Context, *slog.Logger) (any, error) { return nil, boom }); !errors.Is(err, boom) {
 			t.Fatalf("wire error %v, want %v", err, boom)

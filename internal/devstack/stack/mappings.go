@@ -2,14 +2,17 @@ package stack
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/groupcast/groupcast/internal/devstack/esm"
 )
 
-// streamMappings reads the DynamoDB events of the functions into event
-// source mappings.
-func streamMappings(fns []function) ([]esm.Mapping, error) {
+// streamMappings reads the DynamoDB events of the functions and the
+// AWS::Lambda::EventSourceMapping resources (resolved properties by logical
+// id, FunctionName already resolved to a function name) into event source
+// mappings.
+func streamMappings(fns []function, resources map[string]map[string]any) ([]esm.Mapping, error) {
 	var out []esm.Mapping
 	for _, f := range fns {
 		for _, name := range sortedKeys(f.Events) {
@@ -22,48 +25,75 @@ func streamMappings(fns []function) ([]esm.Mapping, error) {
 				return nil, fmt.Errorf("function %s event %s: event type %v is not supported by the local stack", f.ID, name, ev["Type"])
 			}
 			p, _ := ev["Properties"].(map[string]any)
-			m := esm.Mapping{FunctionName: f.ID, MaximumRetryAttempts: -1, MaximumRecordAgeInSeconds: -1}
-			m.StreamARN, _ = p["Stream"].(string)
-			if m.StreamARN == "" {
+			stream, _ := p["Stream"].(string)
+			if stream == "" {
 				return nil, fmt.Errorf("function %s event %s: Stream is required", f.ID, name)
 			}
-			m.StartingPosition, _ = p["StartingPosition"].(string)
-			if v, ok := number(p["BatchSize"]); ok {
-				m.BatchSize = int(v)
+			if m, on := streamMapping(f.ID, stream, p); on {
+				out = append(out, m)
 			}
-			if v, ok := number(p["MaximumBatchingWindowInSeconds"]); ok {
-				m.MaximumBatchingWindow = time.Duration(v) * time.Second
-			}
-			m.BisectBatchOnFunctionError = truthy(p["BisectBatchOnFunctionError"])
-			if v, ok := number(p["MaximumRetryAttempts"]); ok {
-				m.MaximumRetryAttempts = int(v)
-			}
-			if v, ok := number(p["MaximumRecordAgeInSeconds"]); ok {
-				m.MaximumRecordAgeInSeconds = int(v)
-			}
-			for _, t := range stringList(p["FunctionResponseTypes"]) {
-				if t == "ReportBatchItemFailures" {
-					m.ReportBatchItemFailures = true
-				}
-			}
-			if fc, ok := p["FilterCriteria"].(map[string]any); ok {
-				filters, _ := fc["Filters"].([]any)
-				for _, fl := range filters {
-					if pat, ok := fl.(map[string]any)["Pattern"].(string); ok {
-						m.FilterPatterns = append(m.FilterPatterns, pat)
-					}
-				}
-			}
-			if dc, ok := p["DestinationConfig"].(map[string]any); ok {
-				if of, ok := dc["OnFailure"].(map[string]any); ok {
-					m.OnFailureDestination, _ = of["Destination"].(string)
-				}
-			}
-			if enabled, ok := p["Enabled"]; ok && !truthy(enabled) {
-				continue
-			}
+		}
+	}
+	known := map[string]bool{}
+	for _, f := range fns {
+		known[f.ID] = true
+	}
+	for _, id := range sortedKeys(resources) {
+		p := resources[id]
+		fn, _ := p["FunctionName"].(string)
+		if !known[fn] {
+			return nil, fmt.Errorf("event source mapping %s: FunctionName %v is not a function of this stack", id, p["FunctionName"])
+		}
+		stream, _ := p["EventSourceArn"].(string)
+		if !strings.Contains(stream, ":dynamodb:") {
+			return nil, fmt.Errorf("event source mapping %s: EventSourceArn %v: only DynamoDB streams are supported by the local stack", id, p["EventSourceArn"])
+		}
+		if m, on := streamMapping(fn, stream, p); on {
 			out = append(out, m)
 		}
 	}
 	return out, nil
+}
+
+// streamMapping reads the settings a SAM DynamoDB event and an
+// AWS::Lambda::EventSourceMapping share (same names, same meaning); on is
+// false for a disabled mapping.
+func streamMapping(fn, stream string, p map[string]any) (m esm.Mapping, on bool) {
+	m = esm.Mapping{FunctionName: fn, StreamARN: stream, MaximumRetryAttempts: -1, MaximumRecordAgeInSeconds: -1}
+	m.StartingPosition, _ = p["StartingPosition"].(string)
+	if v, ok := number(p["BatchSize"]); ok {
+		m.BatchSize = int(v)
+	}
+	if v, ok := number(p["MaximumBatchingWindowInSeconds"]); ok {
+		m.MaximumBatchingWindow = time.Duration(v) * time.Second
+	}
+	m.BisectBatchOnFunctionError = truthy(p["BisectBatchOnFunctionError"])
+	if v, ok := number(p["MaximumRetryAttempts"]); ok {
+		m.MaximumRetryAttempts = int(v)
+	}
+	if v, ok := number(p["MaximumRecordAgeInSeconds"]); ok {
+		m.MaximumRecordAgeInSeconds = int(v)
+	}
+	for _, t := range stringList(p["FunctionResponseTypes"]) {
+		if t == "ReportBatchItemFailures" {
+			m.ReportBatchItemFailures = true
+		}
+	}
+	if fc, ok := p["FilterCriteria"].(map[string]any); ok {
+		filters, _ := fc["Filters"].([]any)
+		for _, fl := range filters {
+			if pat, ok := fl.(map[string]any)["Pattern"].(string); ok {
+				m.FilterPatterns = append(m.FilterPatterns, pat)
+			}
+		}
+	}
+	if dc, ok := p["DestinationConfig"].(map[string]any); ok {
+		if of, ok := dc["OnFailure"].(map[string]any); ok {
+			m.OnFailureDestination, _ = of["Destination"].(string)
+		}
+	}
+	if enabled, ok := p["Enabled"]; ok && !truthy(enabled) {
+		return m, false
+	}
+	return m, true
 }

@@ -31,6 +31,7 @@ var (
 		"AWS::ApiGatewayV2::Stage":         true,
 		"AWS::ApiGatewayV2::RouteResponse": true,
 		"AWS::SQS::Queue":                  true, // as an on-failure destination
+		"AWS::Lambda::EventSourceMapping":  true, // DynamoDB streams
 	}
 	ignored = map[string]string{
 		"AWS::ApiGatewayV2::Deployment":          "routes are live as soon as the stack starts",
@@ -140,6 +141,16 @@ func functionPlan(id string, props map[string]any) (function, error) {
 			}
 			f.Env[k] = s
 		}
+	}
+	// Under the JSON log format Lambda passes ApplicationLogLevel (default
+	// INFO) to the code as AWS_LAMBDA_LOG_LEVEL.
+	// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+	if lc, ok := props["LoggingConfig"].(map[string]any); ok && lc["LogFormat"] == "JSON" {
+		level, _ := lc["ApplicationLogLevel"].(string)
+		if level == "" {
+			level = "INFO"
+		}
+		f.Env["AWS_LAMBDA_LOG_LEVEL"] = level
 	}
 	f.Events, _ = props["Events"].(map[string]any)
 	return f, nil

@@ -480,7 +480,28 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 }
 
 func (b *builder) startStreamMappings(ctx context.Context) error {
-	maps, err := streamMappings(b.fns)
+	resources := map[string]map[string]any{}
+	for _, id := range b.tmpl.ResourceIDs("AWS::Lambda::EventSourceMapping") {
+		on, err := b.cctx.Enabled(id)
+		if err != nil {
+			return err
+		}
+		if !on {
+			continue
+		}
+		props, err := b.cctx.Properties(id)
+		if err != nil {
+			return err
+		}
+		// FunctionName may be a name (Ref) or an ARN (Fn::GetAtt Arn).
+		if fn, _ := props["FunctionName"].(string); fn != "" {
+			if name, ok := b.r.functionByARN(fn); ok {
+				props["FunctionName"] = name
+			}
+		}
+		resources[id] = props
+	}
+	maps, err := streamMappings(b.fns, resources)
 	if err != nil {
 		return err
 	}

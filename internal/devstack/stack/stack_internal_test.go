@@ -61,3 +61,89 @@ func TestTableSpecFromTemplateProperties(t *testing.T) {
 		t.Errorf("TTL attribute %q, want ttl", spec.TTLAttribute)
 	}
 }
+
+// Lambda hands ApplicationLogLevel to the code as AWS_LAMBDA_LOG_LEVEL under
+// the JSON log format only.
+func TestFunctionPlanLogLevel(t *testing.T) {
+	tests := []struct {
+		name    string
+		logging map[string]any
+		want    string // "" means unset
+	}{
+		{"json with level", map[string]any{"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"}, "DEBUG"},
+		{"json default", map[string]any{"LogFormat": "JSON"}, "INFO"},
+		{"text", map[string]any{"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"}, ""},
+		{"none", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			props := map[string]any{"CodeUri": "functions/api"}
+			if tc.logging != nil {
+				props["LoggingConfig"] = tc.logging
+			}
+			f, err := functionPlan("Fn", props)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := f.Env["AWS_LAMBDA_LOG_LEVEL"]; got != tc.want || ok != (tc.want != "") {
+				t.Errorf("AWS_LAMBDA_LOG_LEVEL = %q (set %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestStreamMappingsFromResources(t *testing.T) {
+	stream := "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/1"
+	props := map[string]any{
+		"FunctionName": "Fanout", "EventSourceArn": stream, "StartingPosition": "TRIM_HORIZON",
+		"BatchSize": 100, "MaximumRetryAttempts": 5, "MaximumRecordAgeInSeconds": 3600,
+		"BisectBatchOnFunctionError": true, "FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+		"FilterCriteria":    map[string]any{"Filters": []any{map[string]any{"Pattern": `{"a":["b"]}`}}},
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": "arn:aws:sqs:us-east-1:000000000000:dlq"}},
+	}
+	tests := []struct {
+		name    string
+		props   map[string]any
+		wantN   int
+		wantErr string
+	}{
+		{"mapping", props, 1, ""},
+		{"disabled", merge(props, map[string]any{"Enabled": false}), 0, ""},
+		{"unknown function", merge(props, map[string]any{"FunctionName": "Other"}), 0, "not a function of this stack"},
+		{"not a stream", merge(props, map[string]any{"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q"}), 0, "only DynamoDB streams"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			maps, err := streamMappings([]function{{ID: "Fanout"}}, map[string]map[string]any{"Map": tc.props})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(maps) != tc.wantN {
+				t.Fatalf("mappings = %+v, %v; want %d", maps, err, tc.wantN)
+			}
+			if tc.wantN == 0 {
+				return
+			}
+			m := maps[0]
+			if m.FunctionName != "Fanout" || m.StreamARN != stream || m.BatchSize != 100 || m.MaximumRetryAttempts != 5 ||
+				m.MaximumRecordAgeInSeconds != 3600 || !m.BisectBatchOnFunctionError || !m.ReportBatchItemFailures ||
+				len(m.FilterPatterns) != 1 || m.OnFailureDestination != "arn:aws:sqs:us-east-1:000000000000:dlq" || m.StartingPosition != "TRIM_HORIZON" {
+				t.Errorf("mapping = %+v", m)
+			}
+		})
+	}
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
