@@ -11,7 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/groupcast/groupcast/pkg/cfn"
+	"github.com/groupcast/groupcast/internal/cfn"
 )
 
 // Issue 7's production settings of template.yaml and samconfig.toml.
