@@ -18,6 +18,8 @@ const (
 	TypeRate         = "RATE"
 	TypeConnection   = "CONNECTION"
 	TypeSubscription = "SUBSCRIPTION"
+	// TypeUserConnection lists a connection under its user on the base table.
+	TypeUserConnection = "USER_CONNECTION"
 )
 
 // Key prefixes and fixed values of the key layout (DESIGN.md).
@@ -265,6 +267,23 @@ type ConnectionItem struct {
 }
 
 func connectionKey(connectionID string) (pk, sk string) { return prefixConn + connectionID, skMeta }
+
+// UserConnectionItem lists a live connection under its user on the base
+// table (PK USER#uid, SK CONN#cid). GSI reads are eventually consistent, so
+// leaving a group finds the user's connections here, with a strongly
+// consistent query that cannot miss a connection made before it.
+type UserConnectionItem struct {
+	PK           string `dynamodbav:"PK"`
+	SK           string `dynamodbav:"SK"`
+	Type         string `dynamodbav:"type"`
+	ConnectionID string `dynamodbav:"connectionId"`
+	UserID       string `dynamodbav:"userId"`
+	TTL          int64  `dynamodbav:"ttl"`
+}
+
+func userConnectionKey(userID, connectionID string) (pk, sk string) {
+	return prefixUser + userID, prefixConn + connectionID
+}
 
 // Connection converts the item to the domain type.
 func (it ConnectionItem) Connection() groupcast.Connection {

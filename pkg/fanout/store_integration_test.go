@@ -34,7 +34,7 @@ func TestWithDynamoStore(t *testing.T) {
 		if err := store.PutConnection(ctx, c, expires); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.PutSubscriptions(ctx, c, []string{"g1"}, expires); err != nil {
+		if _, err := store.PutSubscriptions(ctx, c, []groupcast.SubscriptionTarget{{GroupID: "g1"}}, expires); err != nil {
 			t.Fatal(err)
 		}
 	}
