@@ -227,6 +227,8 @@ type NotificationItem struct {
 	Data      map[string]any `dynamodbav:"data"`
 	CreatedAt time.Time      `dynamodbav:"createdAt"`
 	Read      bool           `dynamodbav:"read"`
+	// TTL (epoch seconds) lets DynamoDB delete the entry; 0 keeps it.
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 func newNotificationItem(n groupcast.Notification) NotificationItem {
@@ -238,6 +240,9 @@ func newNotificationItem(n groupcast.Notification) NotificationItem {
 	if it.Data == nil {
 		it.Data = map[string]any{}
 	}
+	if !n.ExpiresAt.IsZero() {
+		it.TTL = n.ExpiresAt.Unix()
+	}
 	if !n.Read {
 		it.GSI2PK, it.GSI2SK = prefixUnread+n.UserID, it.SK
 	}
@@ -248,8 +253,15 @@ func newNotificationItem(n groupcast.Notification) NotificationItem {
 func (it NotificationItem) Notification() groupcast.Notification {
 	return groupcast.Notification{
 		ID: it.ID, UserID: it.UserID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID,
-		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read,
+		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read, ExpiresAt: expiry(it.TTL),
 	}
+}
+
+func expiry(ttl int64) time.Time {
+	if ttl == 0 {
+		return time.Time{}
+	}
+	return time.Unix(ttl, 0).UTC()
 }
 
 // ConnectionItem is a live WebSocket connection (PK CONN#cid, SK META).
