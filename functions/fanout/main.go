@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -25,7 +26,10 @@ func main() { lambdamain.Start("fanout", build) }
 type settings struct {
 	table, endpoint         string
 	concurrency, inboxLimit int
+	inboxRetention          time.Duration
 }
+
+const day = 24 * time.Hour
 
 func readSettings() (settings, error) {
 	s := settings{table: os.Getenv("TABLE_NAME"), endpoint: os.Getenv("WEBSOCKET_MANAGEMENT_ENDPOINT")}
@@ -47,6 +51,16 @@ func readSettings() (settings, error) {
 	if s.inboxLimit, err = envconfig.PositiveInt("INBOX_FANOUT_LIMIT"); err != nil {
 		errs = append(errs, err)
 	}
+	// 0 (unset) keeps fanout.DefaultInboxRetention.
+	days, err := envconfig.PositiveInt("INBOX_RETENTION_DAYS")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	// Compared in days, before multiplying, so a huge value cannot overflow.
+	if maxDays := int(fanout.MaxInboxRetention / day); days > maxDays {
+		errs = append(errs, fmt.Errorf("INBOX_RETENTION_DAYS must be at most %d, got %d", maxDays, days))
+	}
+	s.inboxRetention = time.Duration(days) * day
 	return s, errors.Join(errs...)
 }
 
@@ -67,7 +81,7 @@ func build(ctx context.Context, log *slog.Logger) (any, error) {
 		fanout.NewManagementClient(awsCfg, s.endpoint, s.concurrency),
 		log,
 		applog.NewEMF(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), nil),
-		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit},
+		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit, InboxRetention: s.inboxRetention},
 	)
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func BenchmarkForEachGroupSubscriber(b *testing.B) {
 		if err := store.PutConnection(ctx, c, expires); err != nil {
 			b.Fatal(err)
 		}
-		if err := store.PutSubscriptions(ctx, c, []string{"g1"}, expires); err != nil {
+		if _, err := store.PutSubscriptions(ctx, c, []groupcast.SubscriptionTarget{{GroupID: "g1"}}, expires); err != nil {
 			b.Fatal(err)
 		}
 	}

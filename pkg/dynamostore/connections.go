@@ -3,20 +3,23 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
-// PutConnection stores a live connection; the TTL removes it should its
-// $disconnect never arrive.
+// PutConnection stores a live connection and its entry under the user; the
+// TTL removes both should its $disconnect never arrive. No subscribe can
+// arrive before $connect returns, so both items exist before any
+// subscription of the connection is written.
 func (s *Store) PutConnection(ctx context.Context, c groupcast.Connection, expiresAt time.Time) error {
 	pk, sk := connectionKey(c.ID)
-	av, err := attributevalue.MarshalMap(ConnectionItem{
+	conn, err := putRequest(ConnectionItem{
 		PK: pk, SK: sk, GSI1PK: prefixUser + c.UserID, GSI1SK: prefixConn + c.ID, Type: TypeConnection,
 		ConnectionID: c.ID, UserID: c.UserID, DisplayName: c.DisplayName, ConnectedAt: c.ConnectedAt.UTC(),
 		TTL: expiresAt.Unix(),
@@ -24,7 +27,14 @@ func (s *Store) PutConnection(ctx context.Context, c groupcast.Connection, expir
 	if err != nil {
 		return fmt.Errorf("encode connection: %w", err)
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: av}); err != nil {
+	upk, usk := userConnectionKey(c.UserID, c.ID)
+	entry, err := putRequest(UserConnectionItem{
+		PK: upk, SK: usk, Type: TypeUserConnection, ConnectionID: c.ID, UserID: c.UserID, TTL: expiresAt.Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode connection entry: %w", err)
+	}
+	if err := s.batchWrite(ctx, []types.WriteRequest{conn, entry}); err != nil {
 		return fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
 	return nil
@@ -44,17 +54,24 @@ func (s *Store) GetConnection(ctx context.Context, connectionID string) (groupca
 	return it.Connection(), nil
 }
 
-// DeleteConnection deletes the connection and all its subscriptions: every
-// item of the CONN#cid partition. Deleting twice is harmless.
+// DeleteConnection deletes the connection, its entry under the user and all
+// its subscriptions: every item of the CONN#cid partition. Deleting twice
+// is harmless.
 func (s *Store) DeleteConnection(ctx context.Context, connectionID string) error {
 	var writes []types.WriteRequest
-	err := s.queryAll(ctx, query{partition: prefixConn + connectionID}, func(items []item) error {
+	err := s.queryAll(ctx, query{partition: prefixConn + connectionID, consistent: true}, func(items []item) error {
 		for _, it := range items {
-			var k struct{ PK, SK string }
+			var k struct {
+				PK, SK string
+				UserID string `dynamodbav:"userId"`
+			}
 			if err := attributevalue.UnmarshalMap(it, &k); err != nil {
 				return fmt.Errorf("decode key: %w", err)
 			}
 			writes = append(writes, deleteRequest(k.PK, k.SK))
+			if k.SK == skMeta && k.UserID != "" {
+				writes = append(writes, deleteRequest(userConnectionKey(k.UserID, connectionID)))
+			}
 		}
 		return nil
 	})
@@ -100,24 +117,90 @@ func (s *Store) Subscriptions(ctx context.Context, connectionID string) ([]strin
 	return ids, nil
 }
 
-// PutSubscriptions subscribes c to groupIDs until expiresAt.
-func (s *Store) PutSubscriptions(ctx context.Context, c groupcast.Connection, groupIDs []string, expiresAt time.Time) error {
-	writes := make([]types.WriteRequest, 0, len(groupIDs))
-	for _, g := range groupIDs {
-		pk, sk := subscriptionKey(c.ID, g)
-		w, err := putRequest(SubscriptionItem{
-			PK: pk, SK: sk, GSI1PK: prefixSubs + g, GSI1SK: c.ID, Type: TypeSubscription,
-			ConnectionID: c.ID, UserID: c.UserID, GroupID: g, TTL: expiresAt.Unix(),
-		})
-		if err != nil {
-			return err
+func (s *Store) subscriptionItem(c groupcast.Connection, groupID string, expiresAt time.Time) SubscriptionItem {
+	pk, sk := subscriptionKey(c.ID, groupID)
+	return SubscriptionItem{
+		PK: pk, SK: sk, GSI1PK: prefixSubs + groupID, GSI1SK: c.ID, Type: TypeSubscription,
+		ConnectionID: c.ID, UserID: c.UserID, GroupID: groupID, TTL: expiresAt.Unix(),
+	}
+}
+
+// PutSubscriptions subscribes c to targets until expiresAt. A target that
+// requires membership is written in one transaction with a ConditionCheck
+// on c's user's membership item, so it cannot commit once the membership
+// is gone; those refused for that reason are returned.
+func (s *Store) PutSubscriptions(ctx context.Context, c groupcast.Connection, targets []groupcast.SubscriptionTarget, expiresAt time.Time) (notMember []string, err error) {
+	var open []types.WriteRequest
+	var guarded []string
+	for _, t := range targets {
+		if t.RequireMembership {
+			guarded = append(guarded, t.GroupID)
+			continue
 		}
-		writes = append(writes, w)
+		w, err := putRequest(s.subscriptionItem(c, t.GroupID, expiresAt))
+		if err != nil {
+			return nil, err
+		}
+		open = append(open, w)
 	}
-	if err := s.batchWrite(ctx, writes); err != nil {
-		return fmt.Errorf("subscribe %s: %w", c.ID, err)
+	if err := s.batchWrite(ctx, open); err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", c.ID, err)
 	}
-	return nil
+	// Two actions (Put and ConditionCheck) per guarded subscription.
+	for start := 0; start < len(guarded); start += maxTransactActions / 2 {
+		refused, err := s.putGuarded(ctx, c, guarded[start:min(start+maxTransactActions/2, len(guarded))], expiresAt)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %s: %w", c.ID, err)
+		}
+		notMember = append(notMember, refused...)
+	}
+	return notMember, nil
+}
+
+// putGuarded writes the subscriptions to groupIDs (at most 50), each with a
+// ConditionCheck on the membership. When some memberships are gone the
+// transaction is canceled as a whole; it is retried without those groups.
+func (s *Store) putGuarded(ctx context.Context, c groupcast.Connection, groupIDs []string, expiresAt time.Time) (refused []string, err error) {
+	cond, err := conditional(exists())
+	if err != nil {
+		return nil, fmt.Errorf("build condition: %w", err)
+	}
+	for len(groupIDs) > 0 {
+		actions := make([]types.TransactWriteItem, 0, 2*len(groupIDs))
+		for _, g := range groupIDs {
+			av, err := attributevalue.MarshalMap(s.subscriptionItem(c, g, expiresAt))
+			if err != nil {
+				return nil, fmt.Errorf("encode subscription: %w", err)
+			}
+			actions = append(actions,
+				types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: av}},
+				types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+					TableName: s.table, Key: key(memberKey(g, c.UserID)), ConditionExpression: cond.Condition(),
+					ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+				}})
+		}
+		err := s.transactWrite(ctx, actions)
+		codes := cancellationCodes(err)
+		if err == nil {
+			return refused, nil
+		}
+		if !slices.Contains(codes, reasonConditionFailed) {
+			return nil, err
+		}
+		var still []string
+		for i, g := range groupIDs {
+			if 2*i+1 < len(codes) && codes[2*i+1] == reasonConditionFailed {
+				refused = append(refused, g)
+			} else {
+				still = append(still, g)
+			}
+		}
+		if len(still) == len(groupIDs) {
+			return nil, fmt.Errorf("transaction canceled without a failed membership check: %w", err)
+		}
+		groupIDs = still
+	}
+	return refused, nil
 }
 
 // DeleteSubscriptions removes connectionID's subscriptions to groupIDs.
@@ -128,6 +211,42 @@ func (s *Store) DeleteSubscriptions(ctx context.Context, connectionID string, gr
 	}
 	if err := s.batchWrite(ctx, writes); err != nil {
 		return fmt.Errorf("unsubscribe %s: %w", connectionID, err)
+	}
+	return nil
+}
+
+// UnsubscribeUser removes the subscriptions of userID's connections to
+// groupID. Its strongly consistent query of the user's connection entries
+// sees every connection whose subscription committed before the call; after
+// a RemoveMember, later subscriptions fail their membership check.
+func (s *Store) UnsubscribeUser(ctx context.Context, userID, groupID string) error {
+	ids := map[string]bool{}
+	q := query{partition: prefixUser + userID, sk: beginsWith(prefixConn), consistent: true}
+	err := s.queryAll(ctx, q, func(items []item) error {
+		entries, err := decodeAll[UserConnectionItem](items)
+		for _, e := range entries {
+			ids[e.ConnectionID] = true
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("connection entries of %s: %w", userID, err)
+	}
+	// Connections made before the entries existed are listed only in
+	// GSI1; they are far older than the index's propagation delay.
+	legacy, err := s.UserConnectionIDs(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range legacy {
+		ids[id] = true
+	}
+	writes := make([]types.WriteRequest, 0, len(ids))
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		writes = append(writes, deleteRequest(subscriptionKey(id, groupID)))
+	}
+	if err := s.batchWrite(ctx, writes); err != nil {
+		return fmt.Errorf("unsubscribe %s from %s: %w", userID, groupID, err)
 	}
 	return nil
 }

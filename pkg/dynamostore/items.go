@@ -18,6 +18,8 @@ const (
 	TypeRate         = "RATE"
 	TypeConnection   = "CONNECTION"
 	TypeSubscription = "SUBSCRIPTION"
+	// TypeUserConnection lists a connection under its user on the base table.
+	TypeUserConnection = "USER_CONNECTION"
 )
 
 // Key prefixes and fixed values of the key layout (DESIGN.md).
@@ -225,6 +227,8 @@ type NotificationItem struct {
 	Data      map[string]any `dynamodbav:"data"`
 	CreatedAt time.Time      `dynamodbav:"createdAt"`
 	Read      bool           `dynamodbav:"read"`
+	// TTL (epoch seconds) lets DynamoDB delete the entry; 0 keeps it.
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 func newNotificationItem(n groupcast.Notification) NotificationItem {
@@ -236,6 +240,9 @@ func newNotificationItem(n groupcast.Notification) NotificationItem {
 	if it.Data == nil {
 		it.Data = map[string]any{}
 	}
+	if !n.ExpiresAt.IsZero() {
+		it.TTL = n.ExpiresAt.Unix()
+	}
 	if !n.Read {
 		it.GSI2PK, it.GSI2SK = prefixUnread+n.UserID, it.SK
 	}
@@ -246,8 +253,15 @@ func newNotificationItem(n groupcast.Notification) NotificationItem {
 func (it NotificationItem) Notification() groupcast.Notification {
 	return groupcast.Notification{
 		ID: it.ID, UserID: it.UserID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID,
-		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read,
+		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read, ExpiresAt: expiry(it.TTL),
 	}
+}
+
+func expiry(ttl int64) time.Time {
+	if ttl == 0 {
+		return time.Time{}
+	}
+	return time.Unix(ttl, 0).UTC()
 }
 
 // ConnectionItem is a live WebSocket connection (PK CONN#cid, SK META).
@@ -265,6 +279,23 @@ type ConnectionItem struct {
 }
 
 func connectionKey(connectionID string) (pk, sk string) { return prefixConn + connectionID, skMeta }
+
+// UserConnectionItem lists a live connection under its user on the base
+// table (PK USER#uid, SK CONN#cid). GSI reads are eventually consistent, so
+// leaving a group finds the user's connections here, with a strongly
+// consistent query that cannot miss a connection made before it.
+type UserConnectionItem struct {
+	PK           string `dynamodbav:"PK"`
+	SK           string `dynamodbav:"SK"`
+	Type         string `dynamodbav:"type"`
+	ConnectionID string `dynamodbav:"connectionId"`
+	UserID       string `dynamodbav:"userId"`
+	TTL          int64  `dynamodbav:"ttl"`
+}
+
+func userConnectionKey(userID, connectionID string) (pk, sk string) {
+	return prefixUser + userID, prefixConn + connectionID
+}
 
 // Connection converts the item to the domain type.
 func (it ConnectionItem) Connection() groupcast.Connection {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -177,6 +178,9 @@ type query struct {
 	count     bool // Select COUNT
 	// project, when set, names the only attributes to return.
 	project []string
+	// consistent asks for a strongly consistent read (table only: GSIs
+	// cannot be read consistently).
+	consistent bool
 	// skValid, when set, reports whether a sort-key value lies inside the sk
 	// condition. A cursor's sort key must: DynamoDB rejects an
 	// ExclusiveStartKey outside the query's key condition with a
@@ -226,6 +230,9 @@ func (q query) input(table *string) (*dynamodb.QueryInput, error) {
 	}
 	if q.index != "" {
 		in.IndexName = aws.String(q.index)
+	}
+	if q.consistent {
+		in.ConsistentRead = aws.Bool(true)
 	}
 	if q.count {
 		in.Select = types.SelectCount
@@ -321,25 +328,65 @@ func conditionFailed(err error) bool {
 	return errors.As(err, &ccf)
 }
 
+// Cancellation reason codes of TransactionCanceledException
+// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+const (
+	reasonConditionFailed = "ConditionalCheckFailed"
+	reasonConflict        = "TransactionConflict"
+)
+
+// maxTransactActions is TransactWriteItems' limit of actions per call (same
+// page as above).
+const maxTransactActions = 100
+
+// cancellationCodes returns the reason code of each action of a canceled
+// transaction (aligned with its actions), or nil for any other error.
+func cancellationCodes(err error) []string {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return nil
+	}
+	codes := make([]string, len(tce.CancellationReasons))
+	for i, r := range tce.CancellationReasons {
+		codes[i] = aws.ToString(r.Code)
+	}
+	return codes
+}
+
 // canceledBy returns, for a canceled transaction, the index of the first
 // action whose condition failed; ok is false for any other error.
 func canceledBy(err error) (index int, ok bool) {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return 0, false
-	}
-	for i, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+	for i, c := range cancellationCodes(err) {
+		if c == reasonConditionFailed {
 			return i, true
 		}
 	}
 	return 0, false
 }
 
+// transactWrite runs one TransactWriteItems. A transaction that collides
+// with another one on the same item is canceled with TransactionConflict
+// and no condition failed; it is retried with the batch backoff, because
+// the SDK's retryer does not retry TransactionCanceledException and the
+// collision (say, a leave and a subscribe on the same membership) is over
+// within milliseconds.
+func (s *Store) transactWrite(ctx context.Context, actions []types.TransactWriteItem) error {
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
+		codes := cancellationCodes(err)
+		if err == nil || attempt == batchMaxAttempts || !slices.Contains(codes, reasonConflict) || slices.Contains(codes, reasonConditionFailed) {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
 // transact runs one transaction; when an action's condition fails it
 // returns the domain error failures[index] wrapping the cause.
 func (s *Store) transact(ctx context.Context, what string, actions []types.TransactWriteItem, failures []*groupcast.Error) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
+	err := s.transactWrite(ctx, actions)
 	if err == nil {
 		return nil
 	}

@@ -242,7 +242,7 @@ func TestFanoutLookups(t *testing.T) {
 		if err := e.store.PutConnection(ctx, c, expires); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.PutSubscriptions(ctx, c, []string{"g1", "public"}, expires); err != nil {
+		if _, err := e.store.PutSubscriptions(ctx, c, []groupcast.SubscriptionTarget{{GroupID: "g1"}, {GroupID: "public"}}, expires); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -341,6 +341,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"negative concurrency", Config{Concurrency: -1}},
 		{"huge concurrency", Config{Concurrency: MaxConcurrency + 1}},
 		{"negative inbox limit", Config{InboxFanoutLimit: -5}},
+		{"negative inbox retention", Config{InboxRetention: -time.Hour}},
+		{"inbox retention over ten years", Config{InboxRetention: MaxInboxRetention + time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

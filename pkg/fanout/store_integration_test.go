@@ -4,8 +4,14 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/internal/dynamotest"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
@@ -34,7 +40,7 @@ func TestWithDynamoStore(t *testing.T) {
 		if err := store.PutConnection(ctx, c, expires); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.PutSubscriptions(ctx, c, []string{"g1"}, expires); err != nil {
+		if _, err := store.PutSubscriptions(ctx, c, []groupcast.SubscriptionTarget{{GroupID: "g1"}}, expires); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,5 +77,65 @@ func TestWithDynamoStore(t *testing.T) {
 	}
 	if len(page.Items) != 0 {
 		t.Errorf("author got her own post in the inbox: %+v", page.Items)
+	}
+}
+
+// TestInboxItemsExpire: every inbox item the fan-out writes carries the
+// table's TTL attribute, set to the event time plus the configured
+// retention (the default when unset).
+func TestInboxItemsExpire(t *testing.T) {
+	tests := []struct {
+		name      string
+		retention time.Duration
+		want      time.Duration
+	}{
+		{"default", 0, DefaultInboxRetention},
+		{"configured", 7 * 24 * time.Hour, 7 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			client, table := dynamotest.NewTable(t)
+			store, err := dynamostore.New(client, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			created := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+			g := groupcast.Group{ID: "g1", Name: "Group g1", Visibility: groupcast.Public, OwnerID: "alice", MemberCount: 1, CreatedAt: created}
+			if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", Role: groupcast.RoleOwner, JoinedAt: created}); err != nil {
+				t.Fatal(err)
+			}
+			bob := groupcast.Member{GroupID: "g1", UserID: "bob", Role: groupcast.RoleMember, JoinedAt: created}
+			if err := store.AddMember(ctx, bob, groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", ChangeID: "j1", At: created}); err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, store, Config{InboxRetention: tt.retention})
+			if resp, err := h.f.Handle(ctx, batch(loadRecords(t), "post-created")); err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("Handle = %+v, %v", resp, err)
+			}
+			res, err := client.Query(ctx, &dynamodb.QueryInput{
+				TableName: aws.String(table), KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :n)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": &types.AttributeValueMemberS{Value: "USER#bob"}, ":n": &types.AttributeValueMemberS{Value: "NOTIF#"},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Items) != 1 {
+				t.Fatalf("bob's inbox has %d items, want 1", len(res.Items))
+			}
+			var it dynamostore.NotificationItem
+			if err := attributevalue.UnmarshalMap(res.Items[0], &it); err != nil {
+				t.Fatal(err)
+			}
+			ttl, ok := res.Items[0]["ttl"].(*types.AttributeValueMemberN)
+			if !ok {
+				t.Fatalf("inbox item has no numeric ttl attribute: %v", res.Items[0])
+			}
+			if want := strconv.FormatInt(it.CreatedAt.Add(tt.want).Unix(), 10); ttl.Value != want {
+				t.Errorf("ttl = %s, want %s (event time %s + %s)", ttl.Value, want, it.CreatedAt, tt.want)
+			}
+		})
 	}
 }

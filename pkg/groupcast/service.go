@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -238,14 +239,11 @@ func (s *Service) LeaveGroup(ctx context.Context, c Caller, groupID string) erro
 	}
 	// A former member must stop receiving the group's live events at once,
 	// not when the socket closes (that matters most for private groups).
-	conns, err := s.store.UserConnectionIDs(ctx, c.UserID)
-	if err != nil {
-		return fmt.Errorf("connections of %s after leaving %s: %w", c.UserID, groupID, err)
-	}
-	for _, id := range conns {
-		if err := s.store.DeleteSubscriptions(ctx, id, []string{groupID}); err != nil {
-			return fmt.Errorf("unsubscribe %s from %s after leaving: %w", id, groupID, err)
-		}
+	// This runs after the membership is gone: a subscribe racing the leave
+	// either committed before (and is removed here) or fails its
+	// membership check.
+	if err := s.store.UnsubscribeUser(ctx, c.UserID, groupID); err != nil {
+		return fmt.Errorf("unsubscribe %s from %s after leaving: %w", c.UserID, groupID, err)
 	}
 	return nil
 }
@@ -530,7 +528,9 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 		return nil, nil, err
 	}
 	accepted, rejected = []string{}, []SubscriptionRejection{}
-	allowed := map[string]bool{}
+	// allowed: may subscribe; viaMembership: only because of a membership,
+	// which the subscription write checks again atomically.
+	allowed, viaMembership := map[string]bool{}, map[string]bool{}
 	var explicit, order []string
 	seen := map[string]bool{}
 	add := func(id string) bool {
@@ -551,6 +551,7 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 			for _, g := range mine {
 				add(g)
 				allowed[g] = true
+				viaMembership[g] = true
 			}
 		case id == SubscribePublic:
 			if add(id) {
@@ -566,7 +567,7 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 			}
 		}
 	}
-	if err := s.authorizeSubscriptions(ctx, conn.UserID, explicit, allowed); err != nil {
+	if err := s.authorizeSubscriptions(ctx, conn.UserID, explicit, allowed, viaMembership); err != nil {
 		return nil, nil, err
 	}
 	current, err := s.store.Subscriptions(ctx, connectionID)
@@ -577,7 +578,7 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 	for _, id := range current {
 		have[id] = true
 	}
-	var fresh []string
+	var fresh []SubscriptionTarget
 	for _, id := range order {
 		switch {
 		case !allowed[id]:
@@ -589,21 +590,28 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 		case len(current)+len(fresh) >= s.cfg.MaxSubscriptions:
 			rejected = append(rejected, SubscriptionRejection{GroupID: id, Reason: "limit"})
 		default:
-			fresh = append(fresh, id)
+			fresh = append(fresh, SubscriptionTarget{GroupID: id, RequireMembership: viaMembership[id]})
 			accepted = append(accepted, id)
 		}
 	}
-	if len(fresh) > 0 {
-		if err := s.store.PutSubscriptions(ctx, conn, fresh, s.now().Add(s.cfg.ConnectionTTL)); err != nil {
-			return nil, nil, fmt.Errorf("subscribe %s: %w", connectionID, err)
-		}
+	if len(fresh) == 0 {
+		return accepted, rejected, nil
+	}
+	gone, err := s.store.PutSubscriptions(ctx, conn, fresh, s.now().Add(s.cfg.ConnectionTTL))
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe %s: %w", connectionID, err)
+	}
+	// Memberships that ended since the check above (a concurrent leave).
+	for _, id := range gone {
+		accepted = slices.DeleteFunc(accepted, func(a string) bool { return a == id })
+		rejected = append(rejected, SubscriptionRejection{GroupID: id, Reason: "not_found"})
 	}
 	return accepted, rejected, nil
 }
 
 // authorizeSubscriptions marks in allowed the groups among ids that exist
 // and that userID may see: public ones, and private ones it is a member of.
-func (s *Service) authorizeSubscriptions(ctx context.Context, userID string, ids []string, allowed map[string]bool) error {
+func (s *Service) authorizeSubscriptions(ctx context.Context, userID string, ids []string, allowed, viaMembership map[string]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -632,6 +640,7 @@ func (s *Service) authorizeSubscriptions(ctx context.Context, userID string, ids
 	for _, k := range private {
 		if members[k] {
 			allowed[k.GroupID] = true
+			viaMembership[k.GroupID] = true
 		}
 	}
 	return nil

@@ -73,10 +73,26 @@ type Store interface {
 	UserConnectionIDs(ctx context.Context, userID string) ([]string, error)
 	// Subscriptions returns the group ids (or "public") connectionID is subscribed to.
 	Subscriptions(ctx context.Context, connectionID string) ([]string, error)
-	// PutSubscriptions subscribes c to groupIDs until expiresAt.
-	PutSubscriptions(ctx context.Context, c Connection, groupIDs []string, expiresAt time.Time) error
+	// PutSubscriptions subscribes c to targets until expiresAt. A target
+	// with RequireMembership is written atomically with a check that
+	// c.UserID is a member at that moment; the group ids refused because
+	// the membership is gone are returned in notMember.
+	PutSubscriptions(ctx context.Context, c Connection, targets []SubscriptionTarget, expiresAt time.Time) (notMember []string, err error)
 	// DeleteSubscriptions removes the subscriptions (idempotent).
 	DeleteSubscriptions(ctx context.Context, connectionID string, groupIDs []string) error
+	// UnsubscribeUser removes the subscriptions of all userID's connections
+	// to groupID. It must remove every such subscription written before the
+	// call, so that after RemoveMember no subscription outlives the
+	// membership (later ones fail PutSubscriptions' membership check).
+	UnsubscribeUser(ctx context.Context, userID, groupID string) error
+}
+
+// SubscriptionTarget is one group a connection subscribes to.
+type SubscriptionTarget struct {
+	GroupID string
+	// RequireMembership: the subscription is allowed only because the user
+	// is a member, so it may exist only while the membership does.
+	RequireMembership bool
 }
 
 // MemberKey names one possible membership.

@@ -95,6 +95,8 @@ type Notification struct {
 	Data      map[string]any
 	CreatedAt time.Time
 	Read      bool
+	// ExpiresAt, when set, is when the store may delete the entry.
+	ExpiresAt time.Time
 }
 
 // Page is one page of a listing; NextCursor is empty on the last page.
