@@ -95,7 +95,8 @@ func TestRepoTemplatePolicies(t *testing.T) {
 			"dynamodb:BatchWriteItem": {table, gsi1, gsi2},
 		},
 		"WsAuthorizerFunction": {},
-		"WsConnectFunction":    {"dynamodb:PutItem": {table}},
+		// $connect writes the connection and its USER#/CONN# entry in one batch.
+		"WsConnectFunction":    {"dynamodb:BatchWriteItem": {table}},
 		"WsDisconnectFunction": {"dynamodb:Query": {table}, "dynamodb:BatchWriteItem": {table}},
 		"WsMessageFunction": {
 			"dynamodb:GetItem": tableGSI1, "dynamodb:BatchGetItem": tableGSI1, "dynamodb:Query": tableGSI1,
