@@ -76,14 +76,14 @@ func (s *Server) authorize(p *iam.Principal, target string, body []byte) (error,
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
 func (s *Server) permissions(target string, body []byte) ([]permission, *apiError) {
 	var in struct {
-		TableName     string
-		IndexName     string
-		StreamArn     string
-		ShardIterator string
-		Statement     string
-		RequestItems  map[string]json.RawMessage
-		TransactItems []map[string]struct{ TableName string }
-		Statements    []struct{ Statement string }
+		TableName          string
+		IndexName          string
+		StreamArn          string
+		ShardIterator      string
+		Statement          string
+		RequestItems       map[string]json.RawMessage
+		TransactItems      []map[string]struct{ TableName string }
+		Statements         []struct{ Statement string }
 		TransactStatements []struct{ Statement string }
 	}
 	if len(body) > 0 {

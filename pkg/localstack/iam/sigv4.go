@@ -164,6 +164,14 @@ func (r *Registry) AddAdmin(creds aws.Credentials) (aws.Credentials, error) {
 	return creds, r.add(creds, p)
 }
 
+// Principal returns the principal an access key was issued to.
+func (r *Registry) Principal(accessKey string) (*Principal, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.byKey[accessKey]
+	return e.p, ok
+}
+
 func (r *Registry) add(creds aws.Credentials, p *Principal) error {
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
 		return fmt.Errorf("iam: credentials for %s need an access key and a secret", p.Name)
