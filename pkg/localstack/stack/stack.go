@@ -140,6 +140,7 @@ type Stack struct {
 	log      *slog.Logger
 	iam      *iam.Registry
 	admin    aws.Credentials
+	region   string
 	dynamo   *dynamo.Server
 	runtime  *lambdarun.Runtime
 	issuer   *tokens.Issuer
@@ -162,6 +163,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			b.s.Close(context.Background())
 		}
 	}()
+	b.s.region = opts.Region
 	b.s.iam = iam.NewRegistry(opts.Region, opts.AccountID, opts.StackName)
 	if b.s.admin, err = b.s.iam.AddAdmin(opts.AdminCredentials); err != nil {
 		return nil, err
@@ -550,6 +552,9 @@ func (s *Stack) Mint(sub, name string) (string, error) { return s.issuer.Mint(su
 // AdminCredentials are the credentials the local endpoints allow
 // everything: for test clients and developer tools, never for functions.
 func (s *Stack) AdminCredentials() aws.Credentials { return s.admin }
+
+// Region is the region the stack reports and signatures must be scoped to.
+func (s *Stack) Region() string { return s.region }
 
 // Runtime exposes the function runtime (for invocation statistics).
 func (s *Stack) Runtime() *lambdarun.Runtime { return s.runtime }
