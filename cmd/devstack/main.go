@@ -139,6 +139,11 @@ func commonFlags(fs *flag.FlagSet) (*stack.Options, params) {
 	fs.DurationVar(&o.WebSocketLimits.IdleTimeout, "ws-idle-timeout", 10*time.Minute, "close WebSockets idle this long (API Gateway: 10 minutes)")
 	fs.DurationVar(&o.WebSocketLimits.MaxConnectionAge, "ws-max-age", 2*time.Hour, "close WebSockets after this long (API Gateway: 2 hours)")
 	fs.DurationVar(&o.StreamRetention, "stream-retention", 24*time.Hour, "how long DynamoDB stream records are kept")
+	// Fixed defaults, so the aws CLI hint and scripts keep working across
+	// runs. They are local-only and allowed everything; functions never
+	// get them (each signs with its own key, held to its template policies).
+	fs.StringVar(&o.AdminCredentials.AccessKeyID, "admin-access-key-id", "AKIADEVSTACKADMIN000", "access key the local DynamoDB and @connections allow everything (for the aws CLI and tools)")
+	fs.StringVar(&o.AdminCredentials.SecretAccessKey, "admin-secret-access-key", "devstack-admin-secret", "secret of --admin-access-key-id")
 	return o, ps
 }
 
@@ -151,6 +156,9 @@ func printSummary(w io.Writer, s *stack.Stack) {
 	fmt.Fprintf(tw, "  WebSocket\t%s?token=<JWT>\n", e.WebSocket)
 	fmt.Fprintf(tw, "  @connections\t%s/@connections/{connectionId}\n", e.Management)
 	fmt.Fprintf(tw, "  DynamoDB\t%s   (aws dynamodb scan --table-name %s --endpoint-url %s)\n", e.DynamoDB, strings.Join(s.Tables, ","), e.DynamoDB)
+	admin := s.AdminCredentials()
+	fmt.Fprintf(tw, "  Admin keys\texport AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s   (the local endpoints check SigV4 and IAM)\n",
+		admin.AccessKeyID, admin.SecretAccessKey, s.Region())
 	base := strings.TrimSuffix(e.Tokens, "/token")
 	fmt.Fprintf(tw, "  Tokens\tPOST %s   JWKS %s\n", e.Tokens, base+"/.well-known/jwks.json")
 	fmt.Fprintf(tw, "  On-failure\tGET %s/_devstack/failures   (batches the stream mappings gave up on)\n", base)

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/sivchari/kumo"
 )
 
@@ -54,6 +55,13 @@ type Options struct {
 	TTLSweepInterval time.Duration // default DefaultTTLSweepInterval
 	Retention        time.Duration // how long stream records are kept; default DefaultRetention
 	Logger           *slog.Logger  // default slog.Default()
+	// Auth, when set, requires every request to be signed with credentials
+	// it issued and checks each call against the caller's policies, as
+	// DynamoDB does with IAM. Nil accepts any request (unit tests).
+	Auth Authenticator
+	// ClientCredentials sign the requests of Client (and so CreateTable);
+	// with Auth they must be credentials Auth allows.
+	ClientCredentials aws.Credentials
 }
 
 // Server is a running endpoint. Its methods are safe for concurrent use.
@@ -210,6 +218,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
+	if s.opts.Auth != nil && (strings.HasPrefix(target, streamsPrefix) || strings.HasPrefix(target, dynamoPrefix)) {
+		p, aerr := s.authenticate(r, body)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		denied, aerr := s.authorize(p, target, body)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		if denied != nil {
+			writeAccessDenied(w, denied)
+			return
+		}
+	}
 	switch {
 	case strings.HasPrefix(target, streamsPrefix):
 		s.serveStreams(w, strings.TrimPrefix(target, streamsPrefix), body)

@@ -352,11 +352,16 @@ func (s *Server) CreateTable(ctx context.Context, spec TableSpec) (TableInfo, er
 	return TableInfo{Name: aws.ToString(d.TableName), ARN: aws.ToString(d.TableArn), StreamARN: aws.ToString(d.LatestStreamArn)}, nil
 }
 
-// Client returns a DynamoDB client for this endpoint with dummy credentials.
+// Client returns a DynamoDB client for this endpoint, signing with
+// Options.ClientCredentials (dummy ones when unset).
 func (s *Server) Client() *dynamodb.Client {
+	c := s.opts.ClientCredentials
+	if c.AccessKeyID == "" {
+		c = aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}
+	}
 	return dynamodb.New(dynamodb.Options{
 		Region:       s.opts.Region,
 		BaseEndpoint: aws.String(s.url),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		Credentials:  credentials.StaticCredentialsProvider{Value: c},
 	})
 }

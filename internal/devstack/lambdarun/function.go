@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Function describes one Lambda function to run.
@@ -28,6 +30,11 @@ type Function struct {
 	// MaxConcurrency caps the instances (and so concurrent invocations) of this
 	// function; 0 means DefaultMaxConcurrency.
 	MaxConcurrency int
+	// Credentials are the function's own, as Lambda hands each function its
+	// execution role's: the local endpoints know which function signed a
+	// request and check it against that function's policies. Empty gives
+	// dummy credentials, for endpoints that check nothing.
+	Credentials aws.Credentials
 }
 
 const (
@@ -62,6 +69,7 @@ var hostEnv = []string{"PATH", "HOME", "TMPDIR", "LANG", "SYSTEMROOT"}
 // function is a registered Function and its pool of instances.
 type function struct {
 	cfg    Function
+	creds  aws.Credentials
 	arn    string
 	region string
 
@@ -108,8 +116,13 @@ func newFunction(cfg Function, region, accountID string) (*function, error) {
 	if cfg.MaxConcurrency == 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
+	creds := cfg.Credentials
+	if creds.AccessKeyID == "" {
+		creds = aws.Credentials{AccessKeyID: "AKIDLOCALSTACK", SecretAccessKey: "localstack-secret", SessionToken: "localstack-session"}
+	}
 	return &function{
 		cfg:    cfg,
+		creds:  creds,
 		arn:    fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, cfg.Name),
 		region: region,
 		slots:  make(chan struct{}, cfg.MaxConcurrency),
@@ -136,11 +149,11 @@ func (f *function) environ(runtimeAPI string) []string {
 		"AWS_LAMBDA_LOG_FORMAT":           "JSON",
 		"AWS_REGION":                      f.region,
 		"AWS_DEFAULT_REGION":              f.region,
-		// Dummy credentials: the SDK needs some to sign requests, and the local
-		// endpoints accept any; real ones must never reach a local function.
-		"AWS_ACCESS_KEY_ID":     "AKIDLOCALSTACK",
-		"AWS_SECRET_ACCESS_KEY": "localstack-secret",
-		"AWS_SESSION_TOKEN":     "localstack-session",
+		// The function's own local credentials; real ones must never reach
+		// a local function.
+		"AWS_ACCESS_KEY_ID":     f.creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": f.creds.SecretAccessKey,
+		"AWS_SESSION_TOKEN":     f.creds.SessionToken,
 		"_HANDLER":              filepath.Base(f.cfg.Binary),
 		"LAMBDA_TASK_ROOT":      filepath.Dir(f.cfg.Binary),
 		"LAMBDA_RUNTIME_DIR":    filepath.Dir(f.cfg.Binary),

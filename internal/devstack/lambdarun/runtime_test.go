@@ -1,6 +1,8 @@
 package lambdarun
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -580,5 +582,19 @@ func TestInvokeOnce(t *testing.T) {
 				rest = after
 			}
 		})
+	}
+}
+
+// Each function runs with the credentials it was registered with, so the
+// local endpoints can tell which function signed a request.
+func TestFunctionCredentials(t *testing.T) {
+	rt, _ := newRuntime(t, Options{})
+	creds := aws.Credentials{AccessKeyID: "ASIAONE", SecretAccessKey: "one-secret", SessionToken: "one-token"}
+	register(t, rt, Function{Name: "One", Credentials: creds}, "echo")
+	got := invokeEcho(t, testContext(t), rt, "One", `{}`)
+	for k, want := range map[string]string{"AWS_ACCESS_KEY_ID": "ASIAONE", "AWS_SECRET_ACCESS_KEY": "one-secret", "AWS_SESSION_TOKEN": "one-token"} {
+		if got.Env[k] != want {
+			t.Errorf("env %s = %q, want %q", k, got.Env[k], want)
+		}
 	}
 }

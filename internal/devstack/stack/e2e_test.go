@@ -483,7 +483,9 @@ func storeOf(t *testing.T, s *stack.Stack) *dynamostore.Store {
 	db := dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.Endpoints.DynamoDB),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		// The harness reads the table as the stack's admin; functions get
+		// only what their policies grant.
+		Credentials: credentials.StaticCredentialsProvider{Value: s.AdminCredentials()},
 	})
 	store, err := dynamostore.New(db, s.Tables[0])
 	if err != nil {

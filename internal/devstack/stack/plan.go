@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -36,9 +37,9 @@ var (
 	ignored = map[string]string{
 		"AWS::ApiGatewayV2::Deployment":          "routes are live as soon as the stack starts",
 		"AWS::ApiGatewayV2::IntegrationResponse": "proxy integrations have none",
-		"AWS::Lambda::Permission":                "the local stack does not enforce IAM",
-		"AWS::IAM::Role":                         "the local stack does not enforce IAM",
-		"AWS::IAM::Policy":                       "the local stack does not enforce IAM",
+		"AWS::Lambda::Permission":                "the local stack invokes functions only from the template's own integrations",
+		"AWS::IAM::Role":                         "functions' permissions come from their Policies (SAM's execution role)",
+		"AWS::IAM::Policy":                       "functions' permissions come from their Policies (SAM's execution role)",
 		"AWS::Logs::LogGroup":                    "function logs go to the terminal",
 		"AWS::Cognito::UserPool":                 "the local token issuer replaces it",
 		"AWS::Cognito::UserPoolClient":           "the local token issuer replaces it",
@@ -114,6 +115,8 @@ type function struct {
 	Timeout  time.Duration
 	MemoryMB int
 	Events   map[string]any
+	// Credentials are the function's own (its execution role's).
+	Credentials aws.Credentials
 }
 
 func functionPlan(id string, props map[string]any) (function, error) {

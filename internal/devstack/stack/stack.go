@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/internal/cfn"
@@ -29,6 +30,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/dynamo"
 	"github.com/groupcast/groupcast/internal/devstack/esm"
 	"github.com/groupcast/groupcast/internal/devstack/httpgw"
+	"github.com/groupcast/groupcast/internal/devstack/iam"
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
 	"github.com/groupcast/groupcast/internal/devstack/wsgw"
@@ -70,6 +72,12 @@ type Options struct {
 	// Only, when set, starts just DynamoDB, the token issuer and this one
 	// function (what `devstack invoke` needs); no APIs and no stream polling.
 	Only string
+
+	// AdminCredentials sign requests that are allowed everything: for the
+	// test harness and developer tools (aws CLI) reaching the local
+	// DynamoDB and @connections, never for functions. Empty: random ones,
+	// see Stack.AdminCredentials.
+	AdminCredentials aws.Credentials
 
 	Logger       *slog.Logger
 	FunctionLogs io.Writer // labelled function output; default os.Stderr
@@ -133,6 +141,9 @@ type Stack struct {
 	Tables     []string
 
 	log      *slog.Logger
+	iam      *iam.Registry
+	admin    aws.Credentials
+	region   string
 	dynamo   *dynamo.Server
 	runtime  *lambdarun.Runtime
 	issuer   *tokens.Issuer
@@ -155,6 +166,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			b.s.Close(context.Background())
 		}
 	}()
+	b.s.region = opts.Region
+	b.s.iam = iam.NewRegistry(opts.Region, opts.AccountID, opts.StackName)
+	if b.s.admin, err = b.s.iam.AddAdmin(opts.AdminCredentials); err != nil {
+		return nil, err
+	}
 	type step struct {
 		say string // progress line; "" for steps that take no time
 		run func(context.Context) error
@@ -333,7 +349,8 @@ func firstOr(first bool, addr string) string {
 func (b *builder) startDynamoDB(ctx context.Context) error {
 	s, opts := b.s, b.opts
 	var err error
-	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID, Retention: opts.StreamRetention, Logger: opts.Logger})
+	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID,
+		Retention: opts.StreamRetention, Logger: opts.Logger, Auth: s.iam, ClientCredentials: s.admin})
 	if err != nil {
 		return fmt.Errorf("dynamodb: %w", err)
 	}
@@ -377,6 +394,15 @@ func (b *builder) startFunctions(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// The execution role SAM would create, so the local endpoints can
+		// refuse what AWS would.
+		stmts, err := iam.SAMFunctionStatements(props, func(v any) (any, error) { return cfn.Resolve(v, b.cctx) })
+		if err != nil {
+			return fmt.Errorf("function %s: %w", id, err)
+		}
+		if f.Credentials, err = s.iam.AddFunction(id, stmts); err != nil {
+			return fmt.Errorf("function %s: %w", id, err)
+		}
 		for k, v := range f.Env {
 			f.Env[k] = b.r.localizeURL(v)
 		}
@@ -401,7 +427,7 @@ func (b *builder) startFunctions(ctx context.Context) error {
 		return err
 	}
 	for _, f := range b.fns {
-		if err := s.runtime.Register(lambdarun.Function{Name: f.ID, Binary: bins[f.ID], Env: f.Env, Timeout: f.Timeout, MemoryMB: f.MemoryMB, MaxConcurrency: opts.MaxConcurrency}); err != nil {
+		if err := s.runtime.Register(lambdarun.Function{Name: f.ID, Binary: bins[f.ID], Env: f.Env, Timeout: f.Timeout, MemoryMB: f.MemoryMB, MaxConcurrency: opts.MaxConcurrency, Credentials: f.Credentials}); err != nil {
 			return err
 		}
 		s.Functions = append(s.Functions, f.ID)
@@ -461,7 +487,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	}
 	for _, id := range sortedKeys(apis) {
 		api := apis[id]
-		api.Config.Limits, api.Config.Logger = b.opts.WebSocketLimits, b.opts.Logger
+		api.Config.Limits, api.Config.Logger, api.Config.Auth = b.opts.WebSocketLimits, b.opts.Logger, s.iam
 		gw, err := wsgw.New(api.Config, s.runtime)
 		if err != nil {
 			return fmt.Errorf("WebSocket API %s: %w", id, err)
@@ -506,11 +532,37 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 		return err
 	}
 	for _, m := range maps {
+		if err := b.checkStreamAccess(m); err != nil {
+			return err
+		}
 		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
 		}
 		b.s.pollers = append(b.s.pollers, p)
+	}
+	return nil
+}
+
+// checkStreamAccess refuses a mapping whose function's role may not read
+// the stream, as CreateEventSourceMapping does: Lambda polls with the
+// function's execution role.
+// https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#events-dynamodb-permissions
+func (b *builder) checkStreamAccess(m esm.Mapping) error {
+	var creds aws.Credentials
+	for _, f := range b.fns {
+		if f.ID == m.FunctionName {
+			creds = f.Credentials
+		}
+	}
+	p, ok := b.s.iam.Principal(creds.AccessKeyID)
+	if !ok {
+		return fmt.Errorf("event source mapping %s: the function has no credentials", m.FunctionName)
+	}
+	for _, action := range []string{"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:ListStreams"} {
+		if err := p.Authorize(action, m.StreamARN); err != nil {
+			return fmt.Errorf("event source mapping %s: InvalidParameterValueException: Cannot access stream %s. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM. (%w)", m.FunctionName, m.StreamARN, err)
+		}
 	}
 	return nil
 }
@@ -545,6 +597,13 @@ func (s *Stack) adminHandler() http.Handler {
 
 // Mint returns a development token for a user.
 func (s *Stack) Mint(sub, name string) (string, error) { return s.issuer.Mint(sub, name) }
+
+// AdminCredentials are the credentials the local endpoints allow
+// everything: for test clients and developer tools, never for functions.
+func (s *Stack) AdminCredentials() aws.Credentials { return s.admin }
+
+// Region is the region the stack reports and signatures must be scoped to.
+func (s *Stack) Region() string { return s.region }
 
 // Runtime exposes the function runtime (for invocation statistics).
 func (s *Stack) Runtime() *lambdarun.Runtime { return s.runtime }

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/groupcast/groupcast/internal/devstack/esm"
+	"github.com/groupcast/groupcast/internal/devstack/iam"
 )
 
 func TestStartNamesUnsupportedResource(t *testing.T) {
@@ -146,4 +149,40 @@ func merge(a, b map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// A stream mapping starts only when its function's role may read the
+// stream, as CreateEventSourceMapping requires.
+func TestCheckStreamAccess(t *testing.T) {
+	const streamARN = "arn:aws:dynamodb:us-east-1:1:table/T/stream/2026-01-01T00:00:00.000"
+	tests := []struct {
+		name    string
+		stmts   []iam.Statement
+		wantErr bool
+	}{
+		{"SAM's stream policy", []iam.Statement{{Effect: "Allow", Action: []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, Resource: []string{"*"}}}, false},
+		{"no grant", nil, true},
+		{"GetRecords missing", []iam.Statement{{Effect: "Allow", Action: []string{"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, Resource: []string{"*"}}}, true},
+		{"explicit deny", []iam.Statement{
+			{Effect: "Allow", Action: []string{"dynamodb:*"}, Resource: []string{"*"}},
+			{Effect: "Deny", Action: []string{"dynamodb:GetRecords"}, Resource: []string{"arn:aws:dynamodb:*:*:table/T/stream/*"}},
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := iam.NewRegistry("us-east-1", "1", "s")
+			creds, err := reg.AddFunction("F", tt.stmts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &builder{s: &Stack{iam: reg}, fns: []function{{ID: "F", Credentials: creds}}}
+			err = b.checkStreamAccess(esm.Mapping{FunctionName: "F", StreamARN: streamARN})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "Cannot access stream "+streamARN) {
+				t.Fatalf("err %v, want Lambda's wording", err)
+			}
+		})
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/groupcast/groupcast/internal/devstack/iam"
 )
 
 // Invoker runs a function with a JSON payload and returns its JSON response.
@@ -116,6 +118,16 @@ type Config struct {
 	Authorizer               *Authorizer
 	Limits                   Limits
 	Logger                   *slog.Logger
+	// Auth verifies the SigV4 signature of every @connections call and
+	// names its caller, whose policies must allow
+	// execute-api:ManageConnections, as with API Gateway. Required.
+	Auth Authenticator
+}
+
+// Authenticator verifies a request's SigV4 signature and returns its
+// caller (the local stack's iam.Registry).
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*iam.Principal, error)
 }
 
 var stageName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -152,6 +164,9 @@ func New(cfg Config, inv Invoker) (*Gateway, error) {
 	path, ok := strings.CutPrefix(cfg.RouteSelectionExpression, "$request.body.")
 	if !ok || path == "" {
 		return nil, fmt.Errorf("wsgw: unsupported route selection expression %q (want $request.body.<path>)", cfg.RouteSelectionExpression)
+	}
+	if cfg.Auth == nil {
+		return nil, errors.New("wsgw: no Auth: the @connections API only takes signed requests")
 	}
 	for key, r := range cfg.Routes {
 		if r.Function == "" {

@@ -17,9 +17,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/coder/websocket"
+
+	"github.com/groupcast/groupcast/internal/devstack/iam"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -118,10 +121,12 @@ func standardHandler(_ context.Context, inv invocation) ([]byte, error) {
 }
 
 type fixture struct {
-	gw  *Gateway
-	srv *httptest.Server
-	inv *fakeInvoker
-	cfg Config
+	gw    *Gateway
+	srv   *httptest.Server
+	inv   *fakeInvoker
+	cfg   Config
+	iam   *iam.Registry
+	admin aws.Credentials
 }
 
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
@@ -141,6 +146,12 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		},
 		Authorizer: &Authorizer{Function: "Auth", IdentitySources: []string{"route.request.querystring.token"}},
 	}
+	reg := iam.NewRegistry(cfg.Region, cfg.AccountID, "test")
+	admin, err := reg.AddAdmin(aws.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth = reg
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -157,7 +168,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		}
 		srv.Close()
 	})
-	return &fixture{gw: gw, srv: srv, inv: inv, cfg: cfg}
+	return &fixture{gw: gw, srv: srv, inv: inv, cfg: cfg, iam: reg, admin: admin}
 }
 
 func (f *fixture) wsURL(query string) string {
@@ -190,11 +201,16 @@ func statusOf(resp *http.Response) int {
 	return resp.StatusCode
 }
 
+// management is a client signing with the fixture's admin credentials.
 func (f *fixture) management(t *testing.T) *apigatewaymanagementapi.Client {
+	return f.managementAs(f.admin)
+}
+
+func (f *fixture) managementAs(creds aws.Credentials) *apigatewaymanagementapi.Client {
 	return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
 		BaseEndpoint: aws.String(f.srv.URL + "/dev"),
 		Region:       "us-east-1",
-		Credentials:  aws.AnonymousCredentials{},
+		Credentials:  credentials.StaticCredentialsProvider{Value: creds},
 	})
 }
 

@@ -2,10 +2,14 @@ package wsgw
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/groupcast/groupcast/internal/devstack/iam"
 )
 
 // The @connections API answers errors like API Gateway: the error type in
@@ -17,6 +21,40 @@ func writeAPIError(w http.ResponseWriter, status int, errorType, msg string) {
 	w.Header().Set("X-Amzn-Errortype", errorType)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// authorizeManagement lets a @connections call through only when it is signed with
+// credentials the stack issued and the caller's policies allow
+// execute-api:ManageConnections on
+// arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{connectionId}.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-control-access-iam.html
+//
+// Every refusal is 403, with AWS's messages. The error type is
+// ForbiddenException, the 403 error the management API's SDK model
+// declares for each operation, which is what the Go SDK reports for
+// API Gateway's 403s (https://csdcorp.com/blog/coding/aws-websocket-403-using-posttoconnect/).
+func (g *Gateway) authorizeManagement(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	p, err := g.cfg.Auth.Authenticate(r.Context(), r, body, "execute-api")
+	if err != nil {
+		var ae *iam.AuthError
+		switch {
+		case !errors.As(err, &ae):
+			g.log.Error("wsgw: authenticate @connections call", "err", err)
+			writeAPIError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
+		case ae.Kind == iam.MissingToken:
+			writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+		default:
+			writeAPIError(w, http.StatusForbidden, "ForbiddenException", ae.Message)
+		}
+		return false
+	}
+	resource := fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s/@connections/%s",
+		g.cfg.Region, g.cfg.AccountID, g.cfg.APIID, g.cfg.Stage, r.Method, r.PathValue("connectionId"))
+	if err := p.Authorize("execute-api:ManageConnections", resource); err != nil {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
+		return false
+	}
+	return true
 }
 
 func (g *Gateway) connectionFor(w http.ResponseWriter, r *http.Request) (*connection, bool) {
@@ -37,6 +75,9 @@ func (g *Gateway) handlePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+		return
+	}
+	if !g.authorizeManagement(w, r, body) {
 		return
 	}
 	c, ok := g.connectionFor(w, r)
@@ -65,6 +106,9 @@ type identity struct {
 
 // handleGet describes a connection; times are ISO 8601 in UTC.
 func (g *Gateway) handleGet(w http.ResponseWriter, r *http.Request) {
+	if !g.authorizeManagement(w, r, nil) {
+		return
+	}
 	c, ok := g.connectionFor(w, r)
 	if !ok {
 		return
@@ -81,6 +125,9 @@ func (g *Gateway) handleGet(w http.ResponseWriter, r *http.Request) {
 
 // handleDelete closes the connection; $disconnect follows asynchronously.
 func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request) {
+	if !g.authorizeManagement(w, r, nil) {
+		return
+	}
 	c, ok := g.connectionFor(w, r)
 	if !ok {
 		return
