@@ -2,7 +2,8 @@
 # Runs every subtest of the given packages alone (-run '^TestX$/^sub$'), to
 # prove no subtest depends on state an earlier one left behind.
 # Usage: .ci/subtests-alone.sh PKG...   (import paths or patterns, e.g. ./pkg/groupcast)
-# Exits non-zero and lists the failures if any subtest fails alone.
+# Exits non-zero and lists the failures if any subtest fails alone. Build
+# flags come from GOFLAGS as for go test (e.g. GOFLAGS=-race).
 set -uo pipefail
 
 if [ $# -eq 0 ]; then
@@ -51,7 +52,7 @@ for pkg in $pkgs; do
 	done
 done
 
-for f in "${failures[@]}"; do
+for f in ${failures[@]+"${failures[@]}"}; do
 	echo "FAIL $f"
 done
 echo "$passed passed, $failed failed"
