@@ -43,7 +43,7 @@ for pkg in $pkgs; do
 		# Passing means it ran and passed: a pattern that matched nothing
 		# would also exit 0.
 		if (cd "$dir" && "$bin" -test.v -test.run "^$re\$" >"$tmp/one.log" 2>&1) &&
-			awk -v n="$name" '$1 == "---" && ($2 == "PASS:" || $2 == "SKIP:") && $3 == n { ok = 1 } END { exit !ok }' "$tmp/one.log"; then
+			name="$name" awk '$1 == "---" && ($2 == "PASS:" || $2 == "SKIP:") && $3 == ENVIRON["name"] { ok = 1 } END { exit !ok }' "$tmp/one.log"; then
 			passed=$((passed + 1))
 		else
 			failures+=("$pkg $name")
