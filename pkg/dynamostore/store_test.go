@@ -90,31 +90,42 @@ func TestGroupItemsCarryMembershipChanges(t *testing.T) {
 	}
 
 	change := groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", DisplayName: "Bob", ChangeID: "c1", At: t0.Add(time.Second)}
+	left := change
+	left.Kind, left.ChangeID = groupcast.MemberLeft, "c2"
 	bob := groupcast.Member{GroupID: "g1", UserID: "bob", DisplayName: "Bob", Role: groupcast.RoleMember, JoinedAt: t0}
+	join := func(e env) error { return e.store.AddMember(ctx, bob, change) }
+	leave := func(e env) error { return e.store.RemoveMember(ctx, "g1", "bob", left) }
+	// Every case starts from a fresh table holding g1 with its owner, runs
+	// given (which must succeed), then run; g1's item must then carry
+	// wantCount members and a last change of wantKind.
 	steps := []struct {
 		name      string
-		run       func() error
+		given     []func(e env) error
+		run       func(e env) error
 		wantCode  groupcast.Code
 		wantCount int
 		wantKind  string
 	}{
-		{"join", func() error { return e.store.AddMember(ctx, bob, change) }, "", 2, "joined"},
-		{"join again rolls back", func() error { return e.store.AddMember(ctx, bob, change) }, groupcast.CodeConflict, 2, "joined"},
-		{"join missing group", func() error {
+		{"join", nil, join, "", 2, "joined"},
+		{"join again rolls back", []func(env) error{join}, join, groupcast.CodeConflict, 2, "joined"},
+		{"join missing group", []func(env) error{join}, func(e env) error {
 			m := bob
 			m.GroupID = "nope"
 			return e.store.AddMember(ctx, m, change)
 		}, groupcast.CodeNotFound, 2, "joined"},
-		{"leave", func() error {
-			c := change
-			c.Kind, c.ChangeID = groupcast.MemberLeft, "c2"
-			return e.store.RemoveMember(ctx, "g1", "bob", c)
-		}, "", 1, "left"},
-		{"leave again", func() error { return e.store.RemoveMember(ctx, "g1", "bob", change) }, groupcast.CodeNotFound, 1, "left"},
+		{"leave", []func(env) error{join}, leave, "", 1, "left"},
+		{"leave again", []func(env) error{join, leave}, func(e env) error { return e.store.RemoveMember(ctx, "g1", "bob", change) }, groupcast.CodeNotFound, 1, "left"},
 	}
 	for _, tt := range steps {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.run(); groupcast.ErrorCode(err) != tt.wantCode {
+			e := newEnv(t)
+			e.createGroup(t, "g1", groupcast.Public)
+			for _, given := range tt.given {
+				if err := given(e); err != nil {
+					t.Fatalf("given: %v", err)
+				}
+			}
+			if err := tt.run(e); groupcast.ErrorCode(err) != tt.wantCode {
 				t.Fatalf("error = %v, want code %q", err, tt.wantCode)
 			}
 			var it dynamostore.GroupItem
@@ -124,10 +135,10 @@ func TestGroupItemsCarryMembershipChanges(t *testing.T) {
 			if it.Type != dynamostore.TypeGroup || it.MemberCount != tt.wantCount || it.LastChange == nil || it.LastChange.Kind != tt.wantKind {
 				t.Fatalf("group item = %+v (lastChange %+v)", it, it.LastChange)
 			}
+			if e.raw(t, "GROUP#nope", "MEMBER#bob", &dynamostore.MemberItem{}) {
+				t.Fatal("membership of a missing group was written despite the failed transaction")
+			}
 		})
-	}
-	if e.raw(t, "GROUP#nope", "MEMBER#bob", &dynamostore.MemberItem{}) {
-		t.Fatal("membership of a missing group was written despite the failed transaction")
 	}
 }
 
