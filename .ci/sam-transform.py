@@ -40,6 +40,9 @@ def _intrinsic(loader, tag_suffix, node):
 
 
 _CfnLoader.add_multi_constructor("!", _intrinsic)
+# CloudFormation reads an unquoted date (Version: 2012-10-17) as a string;
+# PyYAML would make it a datetime.date, which the transform rejects.
+_CfnLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 class _NoManagedPolicies:
