@@ -6,6 +6,7 @@ Usage: .ci/sam-transform.py [template.yaml] [--print]
 
 Needs aws-sam-translator (pip package) and PyYAML (cfn-lint's dependency).
 """
+import datetime
 import json
 import os
 import sys
@@ -24,9 +25,21 @@ class NoManagedPolicies:
         return {}
 
 
+def dates_as_strings(v):
+    """CloudFormation reads an unquoted date (Version: 2012-10-17) as a
+    string; PyYAML makes it a datetime.date, which the transform rejects."""
+    if isinstance(v, dict):
+        return {k: dates_as_strings(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [dates_as_strings(x) for x in v]
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    return v
+
+
 def load(path):
     with open(path) as f:
-        template = yaml_parse(f.read())
+        template = dates_as_strings(yaml_parse(f.read()))
     # sam build/package would give each function an S3 code location.
     for res in template.get("Resources", {}).values():
         if res.get("Type") == "AWS::Serverless::Function":

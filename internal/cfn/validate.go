@@ -168,11 +168,11 @@ func (v *validator) intrinsic(fn string, arg any, path string) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			v.fail(path, fmt.Errorf("Ref takes a name, got %s", kindOf(arg)))
+			v.fail(path, fmt.Errorf("%s takes a name, got %s", fn, kindOf(arg)))
 			return
 		}
 		if err := v.refTarget(name); err != nil {
-			v.fail(path, fmt.Errorf("Ref: %w", err))
+			v.fail(path, fmt.Errorf("%s: %w", fn, err))
 		}
 	case "Fn::GetAtt":
 		v.getAtt(arg, path)

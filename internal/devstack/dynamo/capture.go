@@ -173,7 +173,7 @@ func (s *Server) plan(ctx context.Context, op string, body []byte) ([]change, er
 			return nil, err
 		}
 		for _, tw := range in.RequestItems.ordered() {
-			targets = append(targets, target{tw.table, tw.it})
+			targets = append(targets, target(tw))
 		}
 	case "TransactWriteItems":
 		var in struct {

@@ -1,7 +1,6 @@
 package lambdarun
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,16 +169,6 @@ func (f *function) environ(runtimeAPI string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// acquire waits for a concurrency slot.
-func (f *function) acquire(ctx context.Context) error {
-	select {
-	case f.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("invoke %s: waiting for a free instance (limit %d): %w", f.cfg.Name, f.cfg.MaxConcurrency, ctx.Err())
-	}
 }
 
 func (f *function) releaseSlot() { <-f.slots }

@@ -179,22 +179,6 @@ func awaitMatching(t *testing.T, c *client.Conn, typ, frag string) client.Event 
 	}
 }
 
-// assertNoEvent checks that nothing of type typ is already queued on c,
-// after waiting for a later event that proves delivery has happened.
-func assertNoEvent(t *testing.T, c *client.Conn, typ string) {
-	t.Helper()
-	for {
-		select {
-		case ev := <-c.Events():
-			if ev.Event.Type == typ {
-				t.Fatalf("unexpected %s event: %s", typ, ev.Event.Data)
-			}
-		default:
-			return
-		}
-	}
-}
-
 func groupWith(t *testing.T, owner *user, visibility string, members ...*user) client.Group {
 	t.Helper()
 	ctx := testContext(t)
