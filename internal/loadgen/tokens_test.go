@@ -46,10 +46,10 @@ initiate-auth) echo "id-token-for-$4" ;;
 esac
 `
 
-// The shipped scripts/cognito-token.sh, run through --token-command's
+// The shipped cmd/cognito-token/cognito-token.sh, run through --token-command's
 // CommandTokens against a fake AWS CLI.
 func TestCognitoTokenScript(t *testing.T) {
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "cognito-token.sh"))
+	script, err := filepath.Abs(filepath.Join("..", "..", "cmd", "cognito-token", "cognito-token.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 # text); a user id given as $1 wins.
 #
 #   COGNITO_USER_POOL_ID=eu-west-1_abc COGNITO_CLIENT_ID=123abc \
-#   GROUPCAST_PASSWORD='a long test password' scripts/cognito-token.sh alice
+#   GROUPCAST_PASSWORD='a long test password' cmd/cognito-token/cognito-token.sh alice
 #
 # The HTTP API's JWT authorizer checks aud, which only ID tokens carry (an
 # access token has client_id and no aud), so this prints the IdToken.
