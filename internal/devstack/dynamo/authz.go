@@ -53,15 +53,15 @@ func writeAccessDenied(w http.ResponseWriter, err error) {
 type permission struct{ action, resource string }
 
 // authorize checks every permission a call needs, in a stable order, and
-// returns the first denial.
-func (s *Server) authorize(p *iam.Principal, target string, body []byte) (error, *apiError) {
+// returns the first denial; aerr reports a request it could not map.
+func (s *Server) authorize(p *iam.Principal, target string, body []byte) (aerr *apiError, denied error) {
 	perms, aerr := s.permissions(target, body)
 	if aerr != nil {
-		return nil, aerr
+		return aerr, nil
 	}
 	for _, pm := range perms {
 		if err := p.Authorize(pm.action, pm.resource); err != nil {
-			return err, nil
+			return nil, err
 		}
 	}
 	return nil, nil

@@ -224,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, aerr)
 			return
 		}
-		denied, aerr := s.authorize(p, target, body)
+		aerr, denied := s.authorize(p, target, body)
 		if aerr != nil {
 			writeError(w, aerr)
 			return

@@ -152,11 +152,11 @@ func ParseDocument(doc any) ([]Statement, error) {
 	for i, e := range list {
 		sm, ok := e.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("Statement[%d] must be an object, got %T", i, e)
+			return nil, fmt.Errorf("statement %d must be an object, got %T", i, e)
 		}
 		st, err := parseStatement(sm)
 		if err != nil {
-			return nil, fmt.Errorf("Statement[%d]: %w", i, err)
+			return nil, fmt.Errorf("statement %d: %w", i, err)
 		}
 		out = append(out, st)
 	}
@@ -168,10 +168,10 @@ func parseStatement(m map[string]any) (Statement, error) {
 	st.Sid, _ = m["Sid"].(string)
 	st.Effect, _ = m["Effect"].(string)
 	if st.Effect != "Allow" && st.Effect != "Deny" {
-		return st, fmt.Errorf("Effect must be Allow or Deny, got %v", m["Effect"])
+		return st, fmt.Errorf("statement Effect must be Allow or Deny, got %v", m["Effect"])
 	}
 	if _, ok := m["Condition"]; ok {
-		return st, errors.New("Condition is not supported by the local stack's IAM evaluation")
+		return st, errors.New("policy Condition is not supported by the local stack's IAM evaluation")
 	}
 	if _, ok := m["Principal"]; ok {
 		return st, errors.New("Principal does not belong in an identity-based policy")

@@ -3,6 +3,7 @@ package iam
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -87,7 +88,7 @@ type Resolver func(any) (any, error)
 func SAMFunctionStatements(props map[string]any, resolve Resolver) ([]Statement, error) {
 	if _, ok := props["Role"]; ok {
 		// SAM then creates no role; the role is another resource.
-		return nil, fmt.Errorf("Role is not supported by the local stack's IAM: declare the permissions with Policies")
+		return nil, errors.New("a function Role is not supported by the local stack's IAM: declare the permissions with Policies")
 	}
 	if _, ok := props["PermissionsBoundary"]; ok {
 		return nil, fmt.Errorf("PermissionsBoundary is not supported by the local stack's IAM")
@@ -136,7 +137,7 @@ func SAMFunctionStatements(props map[string]any, resolve Resolver) ([]Statement,
 	for i, p := range policies {
 		st, err := samPolicy(p, resolve)
 		if err != nil {
-			return nil, fmt.Errorf("Policies[%d]: %w", i, err)
+			return nil, fmt.Errorf("policies[%d]: %w", i, err)
 		}
 		out = append(out, st...)
 	}
