@@ -106,6 +106,14 @@ func NewContext(t *Template, opts Options) (*Context, error) {
 	return c, nil
 }
 
+// pseudoValues fills in the pseudo parameters the caller left empty. The
+// local stack always passes its own region and account
+// (internal/devstack/localaws); these defaults serve a template evaluated
+// on its own, by the template checks. They deliberately stay here rather
+// than import the local stack: cfn sits below it. The account is the
+// example CloudFormation's pseudo parameter reference uses
+// (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html),
+// so a checked template never shows the local stack's account.
 func pseudoValues(p Pseudo) map[string]any {
 	if p.Region == "" {
 		p.Region = "us-east-1"

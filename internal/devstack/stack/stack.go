@@ -32,6 +32,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/httpgw"
 	"github.com/groupcast/groupcast/internal/devstack/iam"
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
 	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
@@ -108,10 +109,10 @@ func (o *Options) setDefaults() {
 		o.StackName = "local"
 	}
 	if o.Region == "" {
-		o.Region = "us-east-1"
+		o.Region = localaws.Region
 	}
 	if o.AccountID == "" {
-		o.AccountID = "000000000000"
+		o.AccountID = localaws.AccountID
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
