@@ -331,44 +331,17 @@ func Resolve(value any, c *Context) (any, error) {
 }
 
 func (c *Context) resolve(v any, path string) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if fn, arg, ok := singleKey(x); ok && fn != "Condition" && isIntrinsic(x) {
-			out, err := c.intrinsic(fn, arg, path)
-			if err != nil {
-				var e *Error
-				if errors.As(err, &e) {
-					return nil, err
-				}
-				return nil, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
-			}
-			return out, nil
-		}
-		out := make(map[string]any, len(x))
-		for _, k := range sortedKeys(x) {
-			r, err := c.resolve(x[k], joinPath(path, k))
-			if err != nil {
+	return Rewrite(v, path, func(fn string, arg any, path string) (any, error) {
+		out, err := c.intrinsic(fn, arg, path)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
 				return nil, err
 			}
-			if _, drop := r.(noValue); !drop {
-				out[k] = r
-			}
+			return nil, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
 		}
 		return out, nil
-	case []any:
-		out := make([]any, 0, len(x))
-		for i, e := range x {
-			r, err := c.resolve(e, joinPath(path, i))
-			if err != nil {
-				return nil, err
-			}
-			if _, drop := r.(noValue); !drop {
-				out = append(out, r)
-			}
-		}
-		return out, nil
-	}
-	return v, nil
+	})
 }
 
 func (c *Context) intrinsic(fn string, arg any, path string) (any, error) {

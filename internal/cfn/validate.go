@@ -147,20 +147,7 @@ func (v *validator) condition(expr any, path string) {
 
 // value walks a property value and checks the intrinsics in it.
 func (v *validator) value(val any, path string) {
-	switch x := val.(type) {
-	case map[string]any:
-		if fn, arg, ok := singleKey(x); ok && fn != "Condition" && isIntrinsic(x) {
-			v.intrinsic(fn, arg, path)
-			return
-		}
-		for _, k := range sortedKeys(x) {
-			v.value(x[k], joinPath(path, k))
-		}
-	case []any:
-		for i, e := range x {
-			v.value(e, joinPath(path, i))
-		}
-	}
+	visitCalls(val, path, v.intrinsic)
 }
 
 func (v *validator) intrinsic(fn string, arg any, path string) {
@@ -298,58 +285,45 @@ func (v *validator) attTarget(id, attr string) error {
 // duplicates. Parameters and pseudo parameters are left out.
 func (t *Template) References(value any) []string {
 	seen := map[string]bool{}
-	var walk func(any)
 	add := func(name string) {
 		if _, ok := t.Resources[name]; ok {
 			seen[name] = true
 		}
 	}
-	walk = func(val any) {
-		switch x := val.(type) {
-		case map[string]any:
-			if fn, arg, ok := singleKey(x); ok && isIntrinsic(x) {
-				switch fn {
-				case "Ref":
-					name, _ := arg.(string)
-					add(name)
-					return
-				case "Fn::GetAtt":
-					switch a := arg.(type) {
-					case string:
-						id, _, _ := strings.Cut(a, ".")
-						add(id)
-					case []any:
-						if len(a) > 0 {
-							id, _ := a[0].(string)
-							add(id)
-						}
-					}
-					return
-				case "Fn::Sub":
-					format, vars, err := subArgs(arg)
-					if err != nil {
-						return
-					}
-					names, _ := subVariables(format)
-					for _, n := range names {
-						if _, local := vars[n]; !local {
-							id, _, _ := strings.Cut(n, ".")
-							add(id)
-						}
-					}
-					walk(vars)
-					return
+	var visit func(fn string, arg any, path string)
+	visit = func(fn string, arg any, path string) {
+		switch fn {
+		case "Ref":
+			name, _ := arg.(string)
+			add(name)
+		case "Fn::GetAtt":
+			switch a := arg.(type) {
+			case string:
+				id, _, _ := strings.Cut(a, ".")
+				add(id)
+			case []any:
+				if len(a) > 0 {
+					id, _ := a[0].(string)
+					add(id)
 				}
 			}
-			for _, e := range x {
-				walk(e)
+		case "Fn::Sub":
+			format, vars, err := subArgs(arg)
+			if err != nil {
+				return
 			}
-		case []any:
-			for _, e := range x {
-				walk(e)
+			names, _ := subVariables(format)
+			for _, n := range names {
+				if _, local := vars[n]; !local {
+					id, _, _ := strings.Cut(n, ".")
+					add(id)
+				}
 			}
+			visitCalls(vars, path, visit)
+		default:
+			visitCalls(arg, path, visit)
 		}
 	}
-	walk(value)
+	visitCalls(value, "", visit)
 	return sortedKeys(seen)
 }
