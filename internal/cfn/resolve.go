@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,7 +201,7 @@ func checkParameterValue(p Parameter, s string, numeric bool) error {
 			return fmt.Errorf("value %s is above MaxValue %v", s, *p.MaxValue)
 		}
 	}
-	if len(p.AllowedValues) > 0 && !contains(p.AllowedValues, s) {
+	if len(p.AllowedValues) > 0 && !slices.Contains(p.AllowedValues, s) {
 		return fmt.Errorf("value %q is not one of AllowedValues %q", s, p.AllowedValues)
 	}
 	if p.AllowedPattern != "" {
@@ -219,15 +221,6 @@ func checkParameterValue(p Parameter, s string, numeric bool) error {
 		return fmt.Errorf("value %q is longer than MaxLength %d", s, *p.MaxLength)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Template returns the template the context evaluates.
@@ -299,7 +292,7 @@ func (c *Context) Properties(logicalID string) (map[string]any, error) {
 // Outputs resolves the Value of every output whose Condition holds.
 func (c *Context) Outputs() (map[string]any, error) {
 	out := map[string]any{}
-	for _, name := range sortedKeys(c.t.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(c.t.Outputs)) {
 		o := c.t.Outputs[name]
 		if o.Condition != "" {
 			ok, err := c.Condition(o.Condition)
@@ -580,7 +573,7 @@ func (c *Context) sub(arg any, path string) (any, error) {
 		return nil, err
 	}
 	resolved := map[string]any{}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v, err := c.resolve(vars[k], joinPath(path, k))
 		if err != nil {
 			return nil, err
@@ -730,7 +723,7 @@ func (c *Context) evalCondition(expr any, path string) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			if vals[i], err = equalsOperand(r); err != nil {
+			if vals[i], err = commaDelimited(r); err != nil {
 				return false, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
 			}
 		}
@@ -775,26 +768,4 @@ func singleKey(v any) (string, any, bool) {
 		return k, e, true
 	}
 	return "", nil, false
-}
-
-// equalsOperand renders an Fn::Equals operand for comparison; lists compare
-// by their comma-joined form, as CloudFormation does for list parameters.
-func equalsOperand(v any) (string, error) {
-	if l, ok := v.([]any); ok {
-		parts, err := scalarList(l)
-		if err != nil {
-			return "", err
-		}
-		return strings.Join(parts, ","), nil
-	}
-	return scalarString(v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

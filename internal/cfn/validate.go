@@ -3,6 +3,8 @@ package cfn
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -41,7 +43,7 @@ var attributes = map[string][]string{
 // attribute attr: true for listed attributes and for unlisted types.
 func AttributeKnown(typ, attr string) bool {
 	attrs, ok := attributes[typ]
-	return !ok || contains(attrs, attr)
+	return !ok || slices.Contains(attrs, attr)
 }
 
 // implicitResources returns the logical ids SAM generates for a template
@@ -69,10 +71,10 @@ func implicitResources(t *Template) map[string]bool {
 // Fn::If are checked. All problems are returned, joined.
 func (t *Template) Validate() error {
 	v := &validator{t: t, implicit: implicitResources(t)}
-	for _, name := range sortedKeys(t.Conditions) {
+	for _, name := range slices.Sorted(maps.Keys(t.Conditions)) {
 		v.condition(t.Conditions[name], "Conditions."+name)
 	}
-	for _, id := range sortedKeys(t.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		r := t.Resources[id]
 		path := "Resources." + id
 		if r.Condition != "" {
@@ -85,7 +87,7 @@ func (t *Template) Validate() error {
 		}
 		v.value(r.Properties, path+".Properties")
 	}
-	for _, name := range sortedKeys(t.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(t.Outputs)) {
 		o := t.Outputs[name]
 		path := "Outputs." + name
 		if o.Condition != "" {
@@ -169,7 +171,7 @@ func (v *validator) intrinsic(fn string, arg any, path string) {
 			v.fail(path, fmt.Errorf("Fn::Sub: %w", err))
 			return
 		}
-		for _, k := range sortedKeys(vars) {
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			v.value(vars[k], joinPath(path, k))
 		}
 		names, err := subVariables(format)
@@ -325,5 +327,5 @@ func (t *Template) References(value any) []string {
 		}
 	}
 	visitCalls(value, "", visit)
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -1,5 +1,10 @@
 package cfn
 
+import (
+	"maps"
+	"slices"
+)
+
 // This file is the one walker of template values. Resolve, Validate,
 // References and the local stack's SAM policy templates all visit intrinsic
 // function calls through Rewrite, so what counts as a call, the order keys
@@ -32,7 +37,7 @@ func Rewrite(v any, path string, onCall func(fn string, arg any, path string) (a
 			return onCall(fn, arg, path)
 		}
 		out := make(map[string]any, len(x))
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			r, err := Rewrite(x[k], joinPath(path, k), onCall)
 			if err != nil {
 				return nil, err

@@ -4,7 +4,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -114,7 +115,7 @@ func SAMFunctionStatements(props map[string]any, resolve Resolver) ([]Statement,
 		}
 	}
 	events, _ := props["Events"].(map[string]any)
-	for _, name := range sortedNames(events) {
+	for _, name := range slices.Sorted(maps.Keys(events)) {
 		ev, _ := events[name].(map[string]any)
 		switch typ, _ := ev["Type"].(string); typ {
 		case "DynamoDB":
@@ -158,7 +159,7 @@ func samPolicy(p any, resolve Resolver) ([]Statement, error) {
 			return ParseDocument(x)
 		}
 		if len(x) != 1 {
-			return nil, fmt.Errorf("want an inline policy document or one policy template, got keys %v", sortedNames(x))
+			return nil, fmt.Errorf("want an inline policy document or one policy template, got keys %v", slices.Sorted(maps.Keys(x)))
 		}
 		for name, args := range x {
 			return expandTemplate(name, args, resolve)
@@ -218,13 +219,4 @@ func substituteRefs(def any, params map[string]any) (any, error) {
 		return map[string]any{fn: a}, nil
 	}
 	return cfn.Rewrite(def, "", onCall)
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -298,7 +299,7 @@ func (b *builder) evaluateTemplate(context.Context) error {
 // Fn::GetAtt resolve to, and opens the APIs' listeners.
 func (b *builder) nameResources(context.Context) error {
 	opts, r := b.opts, b.r
-	for _, id := range sortedKeys(b.tmpl.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(b.tmpl.Resources)) {
 		on, err := b.cctx.Enabled(id)
 		if err != nil {
 			return err
@@ -442,7 +443,7 @@ func (b *builder) startHTTPAPIs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(apis) {
+	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
 		l := b.httpL[id]
 		if l == nil { // SAM's implicit API
@@ -486,7 +487,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(apis) {
+	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
 		api.Config.Limits, api.Config.Logger, api.Config.Auth = b.opts.WebSocketLimits, b.opts.Logger, s.iam
 		gw, err := wsgw.New(api.Config, s.runtime)
@@ -495,7 +496,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 		}
 		s.ws = append(s.ws, gw)
 		s.serve(b.wsL[id], gw)
-		for _, key := range sortedKeys(api.Config.Routes) {
+		for _, key := range slices.Sorted(maps.Keys(api.Config.Routes)) {
 			s.WSRoutes = append(s.WSRoutes, fmt.Sprintf("%-12s -> %s", key, api.Config.Routes[key].Function))
 		}
 		if s.Endpoints.WebSocket == "" {
