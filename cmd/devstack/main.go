@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/internal/devstack/stack"
 )
 
@@ -133,7 +134,7 @@ func commonFlags(fs *flag.FlagSet) (*stack.Options, params) {
 	fs.Var(ps, "param", "template parameter override Key=Value (repeatable)")
 	fs.StringVar(&o.DynamoDBEndpoint, "dynamodb-endpoint", "", "use this DynamoDB endpoint (DynamoDB Local, LocalStack) instead of the embedded one")
 	fs.StringVar(&o.BuildDir, "build-dir", "", "where function binaries go (default: a temporary directory)")
-	fs.StringVar(&o.Region, "region", "us-east-1", "region reported to functions")
+	fs.StringVar(&o.Region, "region", localaws.Region, "region reported to functions")
 	fs.StringVar(&o.StackName, "stack-name", "local", "AWS::StackName; tables are named <stack-name>-<LogicalId>")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrency", 0, "instances per function at most (default 10)")
 	fs.DurationVar(&o.WebSocketLimits.IdleTimeout, "ws-idle-timeout", 10*time.Minute, "close WebSockets idle this long (API Gateway: 10 minutes)")

@@ -258,7 +258,7 @@ func decodeParameter(raw any) (Parameter, error) {
 			p.Description, err = asString(v)
 		case "Default":
 			p.HasDefault = true
-			p.Default, err = defaultString(v)
+			p.Default, err = commaDelimited(v)
 		case "AllowedValues":
 			p.AllowedValues, err = scalarList(v)
 		case "AllowedPattern":
@@ -288,9 +288,10 @@ func decodeParameter(raw any) (Parameter, error) {
 	return p, nil
 }
 
-// defaultString stores a default the way CloudFormation does: scalars as
-// strings, lists joined with commas.
-func defaultString(v any) (string, error) {
+// commaDelimited renders a scalar as a string and a list as its
+// comma-delimited form, the way CloudFormation holds list parameters: a
+// parameter's default is stored so, and Fn::Equals compares list operands so.
+func commaDelimited(v any) (string, error) {
 	if l, ok := v.([]any); ok {
 		parts, err := scalarList(l)
 		if err != nil {

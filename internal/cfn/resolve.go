@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +108,14 @@ func NewContext(t *Template, opts Options) (*Context, error) {
 	return c, nil
 }
 
+// pseudoValues fills in the pseudo parameters the caller left empty. The
+// local stack always passes its own region and account
+// (internal/devstack/localaws); these defaults serve a template evaluated
+// on its own, by the template checks. They deliberately stay here rather
+// than import the local stack: cfn sits below it. The account is the
+// example CloudFormation's pseudo parameter reference uses
+// (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html),
+// so a checked template never shows the local stack's account.
 func pseudoValues(p Pseudo) map[string]any {
 	if p.Region == "" {
 		p.Region = "us-east-1"
@@ -191,7 +201,7 @@ func checkParameterValue(p Parameter, s string, numeric bool) error {
 			return fmt.Errorf("value %s is above MaxValue %v", s, *p.MaxValue)
 		}
 	}
-	if len(p.AllowedValues) > 0 && !contains(p.AllowedValues, s) {
+	if len(p.AllowedValues) > 0 && !slices.Contains(p.AllowedValues, s) {
 		return fmt.Errorf("value %q is not one of AllowedValues %q", s, p.AllowedValues)
 	}
 	if p.AllowedPattern != "" {
@@ -211,15 +221,6 @@ func checkParameterValue(p Parameter, s string, numeric bool) error {
 		return fmt.Errorf("value %q is longer than MaxLength %d", s, *p.MaxLength)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Template returns the template the context evaluates.
@@ -291,7 +292,7 @@ func (c *Context) Properties(logicalID string) (map[string]any, error) {
 // Outputs resolves the Value of every output whose Condition holds.
 func (c *Context) Outputs() (map[string]any, error) {
 	out := map[string]any{}
-	for _, name := range sortedKeys(c.t.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(c.t.Outputs)) {
 		o := c.t.Outputs[name]
 		if o.Condition != "" {
 			ok, err := c.Condition(o.Condition)
@@ -323,44 +324,17 @@ func Resolve(value any, c *Context) (any, error) {
 }
 
 func (c *Context) resolve(v any, path string) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if fn, arg, ok := singleKey(x); ok && fn != "Condition" && isIntrinsic(x) {
-			out, err := c.intrinsic(fn, arg, path)
-			if err != nil {
-				var e *Error
-				if errors.As(err, &e) {
-					return nil, err
-				}
-				return nil, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
-			}
-			return out, nil
-		}
-		out := make(map[string]any, len(x))
-		for _, k := range sortedKeys(x) {
-			r, err := c.resolve(x[k], joinPath(path, k))
-			if err != nil {
+	return Rewrite(v, path, func(fn string, arg any, path string) (any, error) {
+		out, err := c.intrinsic(fn, arg, path)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
 				return nil, err
 			}
-			if _, drop := r.(noValue); !drop {
-				out[k] = r
-			}
+			return nil, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
 		}
 		return out, nil
-	case []any:
-		out := make([]any, 0, len(x))
-		for i, e := range x {
-			r, err := c.resolve(e, joinPath(path, i))
-			if err != nil {
-				return nil, err
-			}
-			if _, drop := r.(noValue); !drop {
-				out = append(out, r)
-			}
-		}
-		return out, nil
-	}
-	return v, nil
+	})
 }
 
 func (c *Context) intrinsic(fn string, arg any, path string) (any, error) {
@@ -599,7 +573,7 @@ func (c *Context) sub(arg any, path string) (any, error) {
 		return nil, err
 	}
 	resolved := map[string]any{}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v, err := c.resolve(vars[k], joinPath(path, k))
 		if err != nil {
 			return nil, err
@@ -749,7 +723,7 @@ func (c *Context) evalCondition(expr any, path string) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			if vals[i], err = equalsOperand(r); err != nil {
+			if vals[i], err = commaDelimited(r); err != nil {
 				return false, &Error{Path: path, Err: fmt.Errorf("%s: %w", fn, err)}
 			}
 		}
@@ -794,26 +768,4 @@ func singleKey(v any) (string, any, bool) {
 		return k, e, true
 	}
 	return "", nil, false
-}
-
-// equalsOperand renders an Fn::Equals operand for comparison; lists compare
-// by their comma-joined form, as CloudFormation does for list parameters.
-func equalsOperand(v any) (string, error) {
-	if l, ok := v.([]any); ok {
-		parts, err := scalarList(l)
-		if err != nil {
-			return "", err
-		}
-		return strings.Join(parts, ","), nil
-	}
-	return scalarString(v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package cfn
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -41,7 +43,7 @@ var attributes = map[string][]string{
 // attribute attr: true for listed attributes and for unlisted types.
 func AttributeKnown(typ, attr string) bool {
 	attrs, ok := attributes[typ]
-	return !ok || contains(attrs, attr)
+	return !ok || slices.Contains(attrs, attr)
 }
 
 // implicitResources returns the logical ids SAM generates for a template
@@ -69,10 +71,10 @@ func implicitResources(t *Template) map[string]bool {
 // Fn::If are checked. All problems are returned, joined.
 func (t *Template) Validate() error {
 	v := &validator{t: t, implicit: implicitResources(t)}
-	for _, name := range sortedKeys(t.Conditions) {
+	for _, name := range slices.Sorted(maps.Keys(t.Conditions)) {
 		v.condition(t.Conditions[name], "Conditions."+name)
 	}
-	for _, id := range sortedKeys(t.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		r := t.Resources[id]
 		path := "Resources." + id
 		if r.Condition != "" {
@@ -85,7 +87,7 @@ func (t *Template) Validate() error {
 		}
 		v.value(r.Properties, path+".Properties")
 	}
-	for _, name := range sortedKeys(t.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(t.Outputs)) {
 		o := t.Outputs[name]
 		path := "Outputs." + name
 		if o.Condition != "" {
@@ -147,20 +149,7 @@ func (v *validator) condition(expr any, path string) {
 
 // value walks a property value and checks the intrinsics in it.
 func (v *validator) value(val any, path string) {
-	switch x := val.(type) {
-	case map[string]any:
-		if fn, arg, ok := singleKey(x); ok && fn != "Condition" && isIntrinsic(x) {
-			v.intrinsic(fn, arg, path)
-			return
-		}
-		for _, k := range sortedKeys(x) {
-			v.value(x[k], joinPath(path, k))
-		}
-	case []any:
-		for i, e := range x {
-			v.value(e, joinPath(path, i))
-		}
-	}
+	visitCalls(val, path, v.intrinsic)
 }
 
 func (v *validator) intrinsic(fn string, arg any, path string) {
@@ -182,7 +171,7 @@ func (v *validator) intrinsic(fn string, arg any, path string) {
 			v.fail(path, fmt.Errorf("Fn::Sub: %w", err))
 			return
 		}
-		for _, k := range sortedKeys(vars) {
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			v.value(vars[k], joinPath(path, k))
 		}
 		names, err := subVariables(format)
@@ -298,58 +287,45 @@ func (v *validator) attTarget(id, attr string) error {
 // duplicates. Parameters and pseudo parameters are left out.
 func (t *Template) References(value any) []string {
 	seen := map[string]bool{}
-	var walk func(any)
 	add := func(name string) {
 		if _, ok := t.Resources[name]; ok {
 			seen[name] = true
 		}
 	}
-	walk = func(val any) {
-		switch x := val.(type) {
-		case map[string]any:
-			if fn, arg, ok := singleKey(x); ok && isIntrinsic(x) {
-				switch fn {
-				case "Ref":
-					name, _ := arg.(string)
-					add(name)
-					return
-				case "Fn::GetAtt":
-					switch a := arg.(type) {
-					case string:
-						id, _, _ := strings.Cut(a, ".")
-						add(id)
-					case []any:
-						if len(a) > 0 {
-							id, _ := a[0].(string)
-							add(id)
-						}
-					}
-					return
-				case "Fn::Sub":
-					format, vars, err := subArgs(arg)
-					if err != nil {
-						return
-					}
-					names, _ := subVariables(format)
-					for _, n := range names {
-						if _, local := vars[n]; !local {
-							id, _, _ := strings.Cut(n, ".")
-							add(id)
-						}
-					}
-					walk(vars)
-					return
+	var visit func(fn string, arg any, path string)
+	visit = func(fn string, arg any, path string) {
+		switch fn {
+		case "Ref":
+			name, _ := arg.(string)
+			add(name)
+		case "Fn::GetAtt":
+			switch a := arg.(type) {
+			case string:
+				id, _, _ := strings.Cut(a, ".")
+				add(id)
+			case []any:
+				if len(a) > 0 {
+					id, _ := a[0].(string)
+					add(id)
 				}
 			}
-			for _, e := range x {
-				walk(e)
+		case "Fn::Sub":
+			format, vars, err := subArgs(arg)
+			if err != nil {
+				return
 			}
-		case []any:
-			for _, e := range x {
-				walk(e)
+			names, _ := subVariables(format)
+			for _, n := range names {
+				if _, local := vars[n]; !local {
+					id, _, _ := strings.Cut(n, ".")
+					add(id)
+				}
 			}
+			visitCalls(vars, path, visit)
+		default:
+			visitCalls(arg, path, visit)
 		}
 	}
-	walk(value)
-	return sortedKeys(seen)
+	visitCalls(value, "", visit)
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/sivchari/kumo"
 
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 )
 
@@ -61,7 +62,7 @@ func NewTable(t testing.TB) (*dynamodb.Client, string) {
 func NewClient(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		BaseEndpoint: aws.String(endpoint),
-		Region:       "us-east-1",
+		Region:       localaws.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 	})
 }

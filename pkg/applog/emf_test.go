@@ -3,15 +3,13 @@ package applog
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+	"github.com/groupcast/groupcast/internal/golden"
+)
 
 func TestEMFGolden(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 123e6, time.UTC)
@@ -26,19 +24,7 @@ func TestEMFGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "emf.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if buf.String() != string(want) {
-		t.Errorf("EMF line differs from %s (run with -update to accept)\n got: %s\nwant: %s", golden, buf.String(), want)
-	}
+	golden.Assert(t, filepath.Join("testdata", "emf.golden.json"), buf.Bytes())
 	if strings.Count(buf.String(), "\n") != 1 || !strings.HasSuffix(buf.String(), "\n") {
 		t.Errorf("EMF output must be exactly one line: %q", buf.String())
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,12 +19,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/groupcast/groupcast/internal/dynamotest"
+	"github.com/groupcast/groupcast/internal/golden"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // start is the fixed instant the test clock starts from.
 var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -167,27 +165,15 @@ func decode[T any](t *testing.T, resp events.APIGatewayV2HTTPResponse) T {
 	return v
 }
 
-// golden compares a response body, re-indented, with testdata/<name>.golden.
-func golden(t *testing.T, name string, resp events.APIGatewayV2HTTPResponse) {
+// assertGolden compares a response body, re-indented, with testdata/<name>.golden.
+func assertGolden(t *testing.T, name string, resp events.APIGatewayV2HTTPResponse) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, []byte(resp.Body), "", "  "); err != nil {
 		t.Fatalf("%s: body is not JSON: %v: %q", name, err, resp.Body)
 	}
 	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("%s differs from %s:\n got: %s\nwant: %s", name, path, buf.Bytes(), want)
-	}
+	golden.Assert(t, filepath.Join("testdata", name+".golden"), buf.Bytes())
 }
 
 type groupResp struct {
@@ -252,24 +238,24 @@ func TestEveryRoute(t *testing.T) {
 
 	created := e.must(t, call{as: "alice", route: "POST /groups",
 		body: `{"name":"  Climbing Club ","description":"Weekend trips","visibility":"public"}`}, http.StatusCreated)
-	golden(t, "create_group", created)
+	assertGolden(t, "create_group", created)
 	gid := decode[groupResp](t, created).GroupID
 
-	golden(t, "join_group", e.must(t, call{as: "bob", route: "POST /groups/{groupId}/members", groupID: gid}, http.StatusCreated))
-	golden(t, "get_group", e.must(t, call{as: "carol", route: "GET /groups/{groupId}", groupID: gid}, http.StatusOK))
+	assertGolden(t, "join_group", e.must(t, call{as: "bob", route: "POST /groups/{groupId}/members", groupID: gid}, http.StatusCreated))
+	assertGolden(t, "get_group", e.must(t, call{as: "carol", route: "GET /groups/{groupId}", groupID: gid}, http.StatusOK))
 
-	golden(t, "create_post", e.must(t, call{as: "alice", route: "POST /groups/{groupId}/posts", groupID: gid,
+	assertGolden(t, "create_post", e.must(t, call{as: "alice", route: "POST /groups/{groupId}/posts", groupID: gid,
 		body: `{"content":"Gym night moved to Thursday."}`}, http.StatusCreated))
 	e.must(t, call{as: "bob", route: "POST /groups/{groupId}/posts", groupID: gid, body: `{"content":"See you there"}`}, http.StatusCreated)
-	golden(t, "list_posts", e.must(t, call{as: "bob", route: "GET /groups/{groupId}/posts", groupID: gid}, http.StatusOK))
+	assertGolden(t, "list_posts", e.must(t, call{as: "bob", route: "GET /groups/{groupId}/posts", groupID: gid}, http.StatusOK))
 
-	golden(t, "invite", e.must(t, call{as: "alice", route: "POST /groups/{groupId}/invitations", groupID: gid,
+	assertGolden(t, "invite", e.must(t, call{as: "alice", route: "POST /groups/{groupId}/invitations", groupID: gid,
 		body: `{"userIds":["carol","bob","alice","carol"]}`}, http.StatusCreated))
-	golden(t, "list_invitations", e.must(t, call{as: "carol", route: "GET /invitations", query: map[string]string{"status": "pending"}}, http.StatusOK))
-	golden(t, "accept_invitation", e.must(t, call{as: "carol", route: "POST /groups/{groupId}/invitations/accept", groupID: gid}, http.StatusOK))
+	assertGolden(t, "list_invitations", e.must(t, call{as: "carol", route: "GET /invitations", query: map[string]string{"status": "pending"}}, http.StatusOK))
+	assertGolden(t, "accept_invitation", e.must(t, call{as: "carol", route: "POST /groups/{groupId}/invitations/accept", groupID: gid}, http.StatusOK))
 
-	golden(t, "list_members", e.must(t, call{as: "carol", route: "GET /groups/{groupId}/members", groupID: gid}, http.StatusOK))
-	golden(t, "list_groups_mine", e.must(t, call{as: "carol", route: "GET /groups", query: map[string]string{"scope": "mine"}}, http.StatusOK))
+	assertGolden(t, "list_members", e.must(t, call{as: "carol", route: "GET /groups/{groupId}/members", groupID: gid}, http.StatusOK))
+	assertGolden(t, "list_groups_mine", e.must(t, call{as: "carol", route: "GET /groups", query: map[string]string{"scope": "mine"}}, http.StatusOK))
 	public := decode[listResp](t, e.must(t, call{as: "dave", route: "GET /groups", query: map[string]string{"scope": "public"}}, http.StatusOK))
 	if len(public.Items) != 1 || public.Items[0]["memberCount"] != float64(3) {
 		t.Errorf("public groups = %+v, want the one group with 3 members", public.Items)
@@ -277,7 +263,7 @@ func TestEveryRoute(t *testing.T) {
 
 	// A declined invitation is answered too, and shows in ?status=declined.
 	e.must(t, call{as: "alice", route: "POST /groups/{groupId}/invitations", groupID: gid, body: `{"userIds":["dave"]}`}, http.StatusCreated)
-	golden(t, "decline_invitation", e.must(t, call{as: "dave", route: "POST /groups/{groupId}/invitations/decline", groupID: gid}, http.StatusOK))
+	assertGolden(t, "decline_invitation", e.must(t, call{as: "dave", route: "POST /groups/{groupId}/invitations/decline", groupID: gid}, http.StatusOK))
 	declined := decode[listResp](t, e.must(t, call{as: "dave", route: "GET /invitations", query: map[string]string{"status": "declined"}}, http.StatusOK))
 	if len(declined.Items) != 1 {
 		t.Errorf("declined invitations = %+v, want 1", declined.Items)
@@ -310,7 +296,7 @@ func TestNotifications(t *testing.T) {
 	}
 
 	page := e.must(t, call{as: "bob", route: "GET /notifications", query: map[string]string{"limit": "2"}}, http.StatusOK)
-	golden(t, "list_notifications", page)
+	assertGolden(t, "list_notifications", page)
 	first := decode[struct {
 		listResp
 		UnreadCount int `json:"unreadCount"`

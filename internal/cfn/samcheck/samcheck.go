@@ -12,9 +12,10 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/groupcast/groupcast/internal/cfn"
@@ -134,7 +135,7 @@ func checkEvents(t *cfn.Template) []error {
 	routes := map[string]string{}
 	for _, fn := range t.ResourceIDs(serverlessFunction) {
 		events, _ := t.Resources[fn].Properties["Events"].(map[string]any)
-		for _, name := range sortedKeys(events) {
+		for _, name := range slices.Sorted(maps.Keys(events)) {
 			ev, _ := events[name].(map[string]any)
 			path := "Resources." + fn + ".Properties.Events." + name
 			typ, _ := ev["Type"].(string)
@@ -240,7 +241,7 @@ func checkWebSocket(t *cfn.Template) []error {
 		api := singleRef(t, r.Properties["ApiId"], "AWS::ApiGatewayV2::Api")
 		var missing []string
 		for _, route := range routesByAPI[api] {
-			if !contains(r.DependsOn, route) {
+			if !slices.Contains(r.DependsOn, route) {
 				missing = append(missing, route)
 			}
 		}
@@ -265,7 +266,7 @@ func checkPermissions(t *cfn.Template, invoked map[string]string) []error {
 		}
 	}
 	var errs []error
-	for _, fn := range sortedKeys(invoked) {
+	for _, fn := range slices.Sorted(maps.Keys(invoked)) {
 		if !allowed[fn] {
 			errs = append(errs, problem("Resources."+fn, "invoked by %s but no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke it", invoked[fn]))
 		}
@@ -327,7 +328,7 @@ func checkEnvironment(t *cfn.Template, opts Options) []error {
 		}
 		vars, _ := resolved.(map[string]any)
 		vm, _ := vars["Variables"].(map[string]any)
-		for _, name := range sortedKeys(vm) {
+		for _, name := range slices.Sorted(maps.Keys(vm)) {
 			switch vm[name].(type) {
 			case string, int, float64, bool:
 			default:
@@ -370,7 +371,7 @@ func CheckStreamMappings(t *cfn.Template) error {
 	var errs []error
 	for _, fn := range t.ResourceIDs(serverlessFunction) {
 		events, _ := t.Resources[fn].Properties["Events"].(map[string]any)
-		for _, name := range sortedKeys(events) {
+		for _, name := range slices.Sorted(maps.Keys(events)) {
 			ev, _ := events[name].(map[string]any)
 			if typ, _ := ev["Type"].(string); typ == "DynamoDB" || typ == "Kinesis" {
 				props, _ := ev["Properties"].(map[string]any)
@@ -401,7 +402,7 @@ func checkStreamSettings(path string, props map[string]any) []error {
 		}
 	}
 	types, _ := props["FunctionResponseTypes"].([]any)
-	if !containsAny(types, "ReportBatchItemFailures") {
+	if !slices.Contains(types, any("ReportBatchItemFailures")) {
 		errs = append(errs, problem(path+".FunctionResponseTypes", "must include ReportBatchItemFailures, so one failed record does not redo the batch"))
 	}
 	dest, _ := props["DestinationConfig"].(map[string]any)
@@ -413,31 +414,4 @@ func checkStreamSettings(path string, props map[string]any) []error {
 		errs = append(errs, problem(path+".StartingPosition", "must be set"))
 	}
 	return errs
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsAny(list []any, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -31,6 +31,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/sivchari/kumo"
+
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 )
 
 // Defaults for Options.
@@ -117,10 +119,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.Addr = "127.0.0.1:0"
 	}
 	if opts.Region == "" {
-		opts.Region = "us-east-1"
+		opts.Region = localaws.Region
 	}
 	if opts.AccountID == "" {
-		opts.AccountID = "000000000000"
+		opts.AccountID = localaws.AccountID
 	}
 	if opts.TTLSweepInterval <= 0 {
 		opts.TTLSweepInterval = DefaultTTLSweepInterval

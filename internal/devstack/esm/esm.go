@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/groupcast/groupcast/internal/devstack/dynamo"
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 )
 
 // Invoker runs a function synchronously. The error is non-nil for function
@@ -120,10 +121,10 @@ func Start(ctx context.Context, src Source, inv Invoker, m Mapping, opts Options
 		return nil, err
 	}
 	if opts.Region == "" {
-		opts.Region = "us-east-1"
+		opts.Region = localaws.Region
 	}
 	if opts.AccountID == "" {
-		opts.AccountID = "000000000000"
+		opts.AccountID = localaws.AccountID
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -7,11 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,9 +21,9 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/groupcast/groupcast/internal/golden"
+)
 
 // fakeInvoker records every event and answers with a per-function response.
 type fakeInvoker struct {
@@ -630,17 +628,5 @@ func TestEventGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "event.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("event differs from %s:\n%s", golden, got)
-	}
+	golden.Assert(t, filepath.Join("testdata", "event.golden.json"), got)
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/groupcast/groupcast/internal/cfn"
 )
 
 // policyTemplatesJSON is samtranslator/policy_templates_data/policy_templates.json
@@ -113,7 +116,7 @@ func SAMFunctionStatements(props map[string]any, resolve Resolver) ([]Statement,
 		}
 	}
 	events, _ := props["Events"].(map[string]any)
-	for _, name := range sortedNames(events) {
+	for _, name := range slices.Sorted(maps.Keys(events)) {
 		ev, _ := events[name].(map[string]any)
 		switch typ, _ := ev["Type"].(string); typ {
 		case "DynamoDB":
@@ -157,7 +160,7 @@ func samPolicy(p any, resolve Resolver) ([]Statement, error) {
 			return ParseDocument(x)
 		}
 		if len(x) != 1 {
-			return nil, fmt.Errorf("want an inline policy document or one policy template, got keys %v", sortedNames(x))
+			return nil, fmt.Errorf("want an inline policy document or one policy template, got keys %v", slices.Sorted(maps.Keys(x)))
 		}
 		for name, args := range x {
 			return expandTemplate(name, args, resolve)
@@ -183,7 +186,10 @@ func expandTemplate(name string, args any, resolve Resolver) ([]Statement, error
 			return nil, fmt.Errorf("%s: missing parameter %s", name, param)
 		}
 	}
-	def := substituteRefs(deepCopy(tmpl.Definition), given)
+	def, err := substituteRefs(tmpl.Definition, given)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	resolved, err := resolve(def)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -195,48 +201,23 @@ func expandTemplate(name string, args any, resolve Resolver) ([]Statement, error
 	return st, nil
 }
 
-func substituteRefs(v any, params map[string]any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if ref, ok := x["Ref"].(string); ok && len(x) == 1 {
-			if val, ok := params[ref]; ok {
-				return val
+// substituteRefs returns a copy of a policy template's definition with each
+// {"Ref": Parameter} replaced by the value given for it. The other
+// intrinsics stay, with their arguments substituted, for resolve; the
+// shared template is never modified.
+func substituteRefs(def any, params map[string]any) (any, error) {
+	var onCall func(fn string, arg any, path string) (any, error)
+	onCall = func(fn string, arg any, path string) (any, error) {
+		if name, ok := arg.(string); ok && fn == "Ref" {
+			if val, ok := params[name]; ok {
+				return val, nil
 			}
 		}
-		for k, e := range x {
-			x[k] = substituteRefs(e, params)
+		a, err := cfn.Rewrite(arg, path, onCall)
+		if err != nil {
+			return nil, err
 		}
-	case []any:
-		for i, e := range x {
-			x[i] = substituteRefs(e, params)
-		}
+		return map[string]any{fn: a}, nil
 	}
-	return v
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = deepCopy(e)
-		}
-		return l
-	}
-	return v
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return cfn.Rewrite(def, "", onCall)
 }

@@ -138,6 +138,29 @@ func TestSAMFunctionStatements(t *testing.T) {
 	}
 }
 
+// TestPolicyTemplateNotShared expands one policy template for two tables:
+// the expansion works on a copy, so the first table's name never sticks in
+// the shared template (fakeResolve, like cfn.Resolve's callers, may modify
+// what it is given).
+func TestPolicyTemplateNotShared(t *testing.T) {
+	crud := func(table string) []Statement {
+		t.Helper()
+		stmts, err := SAMFunctionStatements(map[string]any{"Policies": []any{map[string]any{"DynamoDBCrudPolicy": map[string]any{"TableName": table}}}}, fakeResolve)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stmts
+	}
+	crud("First")
+	second := crud("Second")
+	if d := Evaluate(second, "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:1:table/Second"); d != Allow {
+		t.Errorf("second expansion: PutItem on table/Second is %v, want Allow", d)
+	}
+	if d := Evaluate(second, "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:1:table/First"); d == Allow {
+		t.Error("second expansion still allows table/First")
+	}
+}
+
 // The embedded file is the whole of SAM's policy templates.
 func TestEmbeddedPolicyTemplates(t *testing.T) {
 	all, err := samTemplates()

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 )
 
 // Options configure a Runtime. Zero values select the documented defaults.
@@ -26,10 +28,10 @@ type Options struct {
 	// LogWriter receives the functions' stdout and stderr, one labelled line
 	// at a time ("[ApiFunction] ..."). Default os.Stderr.
 	LogWriter io.Writer
-	// Region is reported to functions (AWS_REGION) and used in ARNs. Default us-east-1.
+	// Region is reported to functions (AWS_REGION) and used in ARNs.
+	// Default localaws.Region.
 	Region string
-	// AccountID appears in function ARNs. Default 000000000000, the account
-	// id local AWS emulators conventionally use.
+	// AccountID appears in function ARNs. Default localaws.AccountID.
 	AccountID string
 	// IdleTimeout stops instances idle for longer. 0 means 10 minutes (Lambda
 	// keeps idle environments for minutes, not seconds, so warm-start
@@ -45,8 +47,6 @@ type Options struct {
 }
 
 const (
-	defaultRegion        = "us-east-1"
-	defaultAccountID     = "000000000000"
 	defaultIdleTimeout   = 10 * time.Minute
 	defaultInitTimeout   = 10 * time.Second
 	defaultShutdownGrace = 2 * time.Second
@@ -79,10 +79,10 @@ func New(opts Options) (*Runtime, error) {
 		opts.LogWriter = os.Stderr
 	}
 	if opts.Region == "" {
-		opts.Region = defaultRegion
+		opts.Region = localaws.Region
 	}
 	if opts.AccountID == "" {
-		opts.AccountID = defaultAccountID
+		opts.AccountID = localaws.AccountID
 	}
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = defaultIdleTimeout

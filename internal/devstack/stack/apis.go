@@ -2,6 +2,8 @@ package stack
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +36,7 @@ type jwtAuthorizer struct {
 func httpAPIs(ctx *cfn.Context, r *resolver, fns []function) (map[string]*httpAPI, error) {
 	t := ctx.Template()
 	apis := map[string]*httpAPI{}
-	for _, id := range sortedKeys(t.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		if t.Resources[id].Type != "AWS::Serverless::HttpApi" {
 			continue
 		}
@@ -56,7 +58,7 @@ func httpAPIs(ctx *cfn.Context, r *resolver, fns []function) (map[string]*httpAP
 		defaultAuth[id] = api.defaultAuthorizer
 	}
 	for _, f := range fns {
-		for _, evName := range sortedKeys(f.Events) {
+		for _, evName := range slices.Sorted(maps.Keys(f.Events)) {
 			ev, _ := f.Events[evName].(map[string]any)
 			if ev["Type"] != "HttpApi" {
 				continue
@@ -113,7 +115,7 @@ func httpAPIPlan(id string, r *resolver, props map[string]any) (*httpAPI, error)
 	if auth, ok := props["Auth"].(map[string]any); ok {
 		api.defaultAuthorizer, _ = auth["DefaultAuthorizer"].(string)
 		authorizers, _ := auth["Authorizers"].(map[string]any)
-		for _, name := range sortedKeys(authorizers) {
+		for _, name := range slices.Sorted(maps.Keys(authorizers)) {
 			a, _ := authorizers[name].(map[string]any)
 			jc, ok := a["JwtConfiguration"].(map[string]any)
 			if !ok {
@@ -158,7 +160,7 @@ func wsAPIs(ctx *cfn.Context, r *resolver) (map[string]*wsAPI, error) {
 	t := ctx.Template()
 	byType := map[string][]string{}
 	props := map[string]map[string]any{}
-	for _, id := range sortedKeys(t.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		if on, _ := ctx.Enabled(id); !on {
 			continue
 		}

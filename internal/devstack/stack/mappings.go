@@ -2,6 +2,8 @@ package stack
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ import (
 func streamMappings(fns []function, resources map[string]map[string]any) ([]esm.Mapping, error) {
 	var out []esm.Mapping
 	for _, f := range fns {
-		for _, name := range sortedKeys(f.Events) {
+		for _, name := range slices.Sorted(maps.Keys(f.Events)) {
 			ev, _ := f.Events[name].(map[string]any)
 			switch ev["Type"] {
 			case "DynamoDB":
@@ -38,7 +40,7 @@ func streamMappings(fns []function, resources map[string]map[string]any) ([]esm.
 	for _, f := range fns {
 		known[f.ID] = true
 	}
-	for _, id := range sortedKeys(resources) {
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
 		p := resources[id]
 		fn, _ := p["FunctionName"].(string)
 		if !known[fn] {

@@ -3,8 +3,9 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ var (
 // neither emulates nor may safely ignore.
 func checkSupported(ctx *cfn.Context) error {
 	t := ctx.Template()
-	ids := sortedKeys(t.Resources)
+	ids := slices.Sorted(maps.Keys(t.Resources))
 	for _, id := range ids {
 		on, err := ctx.Enabled(id)
 		if err != nil {
@@ -210,13 +211,4 @@ func stringList(v any) []string {
 		return out
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

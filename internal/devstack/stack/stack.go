@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/httpgw"
 	"github.com/groupcast/groupcast/internal/devstack/iam"
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
 	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
@@ -108,10 +110,10 @@ func (o *Options) setDefaults() {
 		o.StackName = "local"
 	}
 	if o.Region == "" {
-		o.Region = "us-east-1"
+		o.Region = localaws.Region
 	}
 	if o.AccountID == "" {
-		o.AccountID = "000000000000"
+		o.AccountID = localaws.AccountID
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -297,7 +299,7 @@ func (b *builder) evaluateTemplate(context.Context) error {
 // Fn::GetAtt resolve to, and opens the APIs' listeners.
 func (b *builder) nameResources(context.Context) error {
 	opts, r := b.opts, b.r
-	for _, id := range sortedKeys(b.tmpl.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(b.tmpl.Resources)) {
 		on, err := b.cctx.Enabled(id)
 		if err != nil {
 			return err
@@ -441,7 +443,7 @@ func (b *builder) startHTTPAPIs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(apis) {
+	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
 		l := b.httpL[id]
 		if l == nil { // SAM's implicit API
@@ -485,7 +487,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(apis) {
+	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
 		api.Config.Limits, api.Config.Logger, api.Config.Auth = b.opts.WebSocketLimits, b.opts.Logger, s.iam
 		gw, err := wsgw.New(api.Config, s.runtime)
@@ -494,7 +496,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 		}
 		s.ws = append(s.ws, gw)
 		s.serve(b.wsL[id], gw)
-		for _, key := range sortedKeys(api.Config.Routes) {
+		for _, key := range slices.Sorted(maps.Keys(api.Config.Routes)) {
 			s.WSRoutes = append(s.WSRoutes, fmt.Sprintf("%-12s -> %s", key, api.Config.Routes[key].Function))
 		}
 		if s.Endpoints.WebSocket == "" {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,9 +21,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/groupcast/groupcast/internal/devstack/iam"
+	"github.com/groupcast/groupcast/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // testTimeout bounds every wait in these tests so a bug fails instead of
 // hanging; it is not a performance assertion.
@@ -572,19 +569,7 @@ func TestEventGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = append(b, '\n')
-	golden := filepath.Join("testdata", "events.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(b) != string(want) {
-		t.Errorf("events differ from %s:\n%s", golden, b)
-	}
+	golden.Assert(t, filepath.Join("testdata", "events.golden.json"), b)
 }
 
 // normalize replaces the values that change on every run (ids, times, the
