@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
 	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/internal/devstack/stack"
+	"github.com/groupcast/groupcast/web"
 )
 
 func main() {
@@ -70,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	wsPort := fs.Int("ws-port", 3001, "WebSocket API and @connections port")
 	tokensPort := fs.Int("tokens-port", 3002, "development token issuer port")
 	dynamoPort := fs.Int("dynamodb-port", 8000, "DynamoDB (and DynamoDB Streams) port")
+	webPort := fs.Int("web-port", 3003, "demo app and browser client port (0: any free port, -1: off)")
 	readyFile := fs.String("ready-file", "", "write the endpoints as JSON to this file once everything accepts connections")
 	verbose := fs.Bool("v", false, "debug logs from the stack itself")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the stack process on this address (e.g. 127.0.0.1:6060)")
@@ -104,8 +107,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printSummary(stdout, s)
+	demoURL := ""
+	if *webPort >= 0 {
+		closeWeb, u, err := serveWeb(addr(*webPort), s.Endpoints)
+		if err != nil {
+			s.Close(context.Background())
+			return err
+		}
+		defer closeWeb()
+		demoURL = u
+		fmt.Fprintf(stdout, "Demo app: %s   (the browser client is served at /client/)\n", demoURL)
+	}
 	if *readyFile != "" {
-		data, _ := json.MarshalIndent(s.Endpoints, "", "  ")
+		data, _ := json.MarshalIndent(struct {
+			stack.Endpoints
+			Demo string `json:"demo,omitempty"`
+		}{s.Endpoints, demoURL}, "", "  ")
 		if err := os.WriteFile(*readyFile, append(data, '\n'), 0o644); err != nil {
 			s.Close(context.Background())
 			return fmt.Errorf("ready file: %w", err)
@@ -122,6 +139,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "devstack: %d batches went to on-failure destinations this run\n", len(fails))
 	}
 	return s.Close(shutdownCtx)
+}
+
+// serveWeb serves the demo app and the browser client (package web) on
+// addr, telling the demo where the stack's APIs and token issuer are.
+func serveWeb(addr string, e stack.Endpoints) (closeFn func(), demoURL string, err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("demo app: %w", err)
+	}
+	srv := &http.Server{
+		Handler: web.Handler(web.Config{HTTPAPI: e.HTTPAPI, WebSocket: e.WebSocket, Tokens: e.Tokens}),
+		// Slowloris guard, as the stack's own servers have.
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = srv.Serve(l) }()
+	return func() { _ = srv.Close() }, "http://" + l.Addr().String() + "/demo/", nil
 }
 
 // commonFlags binds the flags shared by the stack and invoke. It returns a
