@@ -22,7 +22,7 @@ const (
 	TypeUserConnection = "USER_CONNECTION"
 )
 
-// Key prefixes and fixed values of the key layout (DESIGN.md).
+// Key prefixes and fixed values of the key layout (README "The table").
 const (
 	prefixGroup    = "GROUP#"
 	prefixMember   = "MEMBER#"

@@ -30,7 +30,7 @@ func loadRepoTemplate(t *testing.T) *cfn.Template {
 	return tpl
 }
 
-// TestRepoTemplate is issue 2's template test: the deployable template
+// TestRepoTemplate checks the deployable template as a whole: it
 // builds (every CodeUri holds a main package), every route reaches a
 // function, every reference has a target, the stream mapping is safe, and
 // every environment variable resolves to a plain value.
@@ -49,8 +49,8 @@ func TestRepoTemplate(t *testing.T) {
 	}
 }
 
-// TestRepoTemplateFunctions checks the functions against the table in
-// DESIGN.md: logical id, code folder and the environment each one reads.
+// TestRepoTemplateFunctions checks the functions against README's
+// "Configuration of the functions": logical id, code folder and the environment each one reads.
 func TestRepoTemplateFunctions(t *testing.T) {
 	tests := []struct {
 		id, codeURI string
@@ -65,7 +65,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 	}
 	tpl := loadRepoTemplate(t)
 	if got := tpl.ResourceIDs("AWS::Serverless::Function"); len(got) != len(tests) {
-		t.Errorf("functions = %v, want the %d of DESIGN.md", got, len(tests))
+		t.Errorf("functions = %v, want the %d of README", got, len(tests))
 	}
 	ctx, err := cfn.NewContext(tpl, cfn.Options{Resources: placeholders{}})
 	if err != nil {
