@@ -2,14 +2,16 @@ package groupcast
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
 // GroupStore stores groups and finds a user's groups.
 type GroupStore interface {
-	// CreateGroup stores g and its owner membership atomically.
-	CreateGroup(ctx context.Context, g Group, owner Member) error
+	// CreateGroup stores g, its owner membership and ev atomically.
+	CreateGroup(ctx context.Context, g Group, owner Member, ev Event) error
 	// GetGroup returns CodeNotFound when the group does not exist.
 	GetGroup(ctx context.Context, groupID string) (Group, error)
 	// GetGroups returns the groups that exist among ids, keyed by id.
@@ -28,12 +30,66 @@ type MemberStore interface {
 	// Memberships reports which of the (group, user) pairs are memberships.
 	Memberships(ctx context.Context, keys []MemberKey) (map[MemberKey]bool, error)
 	ListMembers(ctx context.Context, groupID string, p PageRequest) (Page[Member], error)
-	// AddMember adds m and records change on the group, atomically.
-	// CodeConflict: already a member; CodeNotFound: no such group.
+	// AddMember adds m and applies change to the group, atomically.
+	// CodeConflict: already a member; ErrGroupChanged: the group is gone or
+	// its member count is no longer change.CountBefore.
 	AddMember(ctx context.Context, m Member, change MemberChange) error
-	// RemoveMember removes the membership and records change on the group.
-	// CodeNotFound: not a member.
+	// RemoveMember removes the membership and applies change to the group,
+	// atomically. CodeNotFound: not a member; ErrGroupChanged as AddMember.
 	RemoveMember(ctx context.Context, groupID, userID string, change MemberChange) error
+}
+
+// MemberChange is a membership change's effect on its group: the store
+// moves memberCount from CountBefore by one and writes Event (which
+// announces the count after) in the same transaction, only while the count
+// still is CountBefore, so the announced count is exact.
+type MemberChange struct {
+	CountBefore int
+	Event       Event
+}
+
+// ErrGroupChanged reports that a group's member count moved between the
+// read and the write of a membership change; the Service retries.
+var ErrGroupChanged = Errorf(CodeConflict, "the group changed concurrently; try again")
+
+// memberChangeAttempts bounds the re-reads of a membership change that
+// lost the race for its group's count. Only concurrent joins and leaves of
+// one group contend, each attempt is one read and one transaction (a few
+// ms), and with jittered waits 16 simultaneous joiners (the load tool's
+// parallelism) all get through in well under 10 attempts.
+const memberChangeAttempts = 10
+
+// changeMembers runs one membership change, re-reading the group when its
+// count moved meanwhile. write gets the count it must see.
+func (s *Service) changeMembers(ctx context.Context, groupID string, write func(g Group) error) error {
+	for attempt := 1; ; attempt++ {
+		g, err := s.groups.GetGroup(ctx, groupID)
+		if err != nil {
+			return fmt.Errorf("get group %s: %w", groupID, err)
+		}
+		err = write(g)
+		if !errors.Is(err, ErrGroupChanged) || attempt == memberChangeAttempts {
+			return err
+		}
+		if err := s.cfg.Sleep(ctx, jitter(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// jitter is the full-jitter wait before retry n: up to 5 ms doubling to at
+// most 80 ms, enough to let a contender's transaction (a few ms) finish.
+func jitter(n int) time.Duration {
+	ceiling := min(5*time.Millisecond<<(n-1), 80*time.Millisecond)
+	return rand.N(ceiling) + time.Millisecond
+}
+
+func (s *Service) memberEvent(joined bool, groupID string, c Caller, countAfter int, at time.Time) Event {
+	newEvent := MemberLeftEvent
+	if joined {
+		newEvent = MemberJoinedEvent
+	}
+	return s.stamp(newEvent(groupID, c, countAfter, s.cfg.NewID(), at))
 }
 
 // CreateGroupInput is a new group as the caller asked for it.
@@ -62,7 +118,7 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, in CreateGroupInput
 		CreatedAt:   now,
 	}
 	owner := Member{GroupID: g.ID, UserID: c.UserID, DisplayName: c.DisplayName, Role: RoleOwner, JoinedAt: now}
-	if err := s.groups.CreateGroup(ctx, g, owner); err != nil {
+	if err := s.groups.CreateGroup(ctx, g, owner, s.stamp(GroupCreatedEvent(g))); err != nil {
 		return Group{}, fmt.Errorf("create group: %w", err)
 	}
 	return g, nil
@@ -157,14 +213,14 @@ func (s *Service) JoinGroup(ctx context.Context, c Caller, groupID string) (Memb
 	}
 	now := s.now()
 	m := Member{GroupID: groupID, UserID: c.UserID, DisplayName: c.DisplayName, Role: RoleMember, JoinedAt: now}
-	if err := s.members.AddMember(ctx, m, s.memberChange(MemberJoined, c, now)); err != nil {
+	err = s.changeMembers(ctx, groupID, func(g Group) error {
+		ev := s.memberEvent(true, groupID, c, g.MemberCount+1, now)
+		return s.members.AddMember(ctx, m, MemberChange{CountBefore: g.MemberCount, Event: ev})
+	})
+	if err != nil {
 		return Member{}, fmt.Errorf("join group %s: %w", groupID, err)
 	}
 	return m, nil
-}
-
-func (s *Service) memberChange(kind MemberChangeKind, c Caller, at time.Time) MemberChange {
-	return MemberChange{Kind: kind, UserID: c.UserID, DisplayName: c.DisplayName, ChangeID: s.cfg.NewID(), At: at}
 }
 
 // LeaveGroup removes the caller from a group. The owner cannot leave.
@@ -179,7 +235,11 @@ func (s *Service) LeaveGroup(ctx context.Context, c Caller, groupID string) erro
 	if m.Role == RoleOwner {
 		return Errorf(CodeConflict, "the owner cannot leave group %s", groupID)
 	}
-	if err := s.members.RemoveMember(ctx, groupID, c.UserID, s.memberChange(MemberLeft, c, s.now())); err != nil {
+	err = s.changeMembers(ctx, groupID, func(g Group) error {
+		ev := s.memberEvent(false, groupID, c, g.MemberCount-1, s.now())
+		return s.members.RemoveMember(ctx, groupID, c.UserID, MemberChange{CountBefore: g.MemberCount, Event: ev})
+	})
+	if err != nil {
 		return fmt.Errorf("leave group %s: %w", groupID, err)
 	}
 	// A former member must stop receiving the group's live events at once,

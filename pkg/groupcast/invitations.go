@@ -12,19 +12,21 @@ import (
 type InvitationStore interface {
 	// PendingInvitations reports which of userIDs hold a pending invitation to groupID.
 	PendingInvitations(ctx context.Context, groupID string, userIDs []string) (map[string]bool, error)
-	// PutInvitation stores a pending invitation, replacing an answered one.
-	// CodeConflict: a pending invitation already exists.
-	PutInvitation(ctx context.Context, inv Invitation) error
+	// PutInvitation stores a pending invitation, replacing an answered one,
+	// with its event. CodeConflict: a pending invitation already exists.
+	PutInvitation(ctx context.Context, inv Invitation, ev Event) error
 	// GetInvitation returns userID's invitation to groupID, or CodeNotFound.
 	GetInvitation(ctx context.Context, userID, groupID string) (Invitation, error)
 	// ListInvitations lists userID's invitations; status "" means all.
 	ListInvitations(ctx context.Context, userID string, status InvitationStatus) ([]Invitation, error)
-	// AcceptInvitation marks inv accepted at answeredAt, adds m and records
-	// change on the group, all in one transaction. CodeConflict: the
-	// invitation is no longer pending or m is already a member.
-	AcceptInvitation(ctx context.Context, inv Invitation, answeredAt time.Time, m Member, change MemberChange) (Invitation, error)
-	// DeclineInvitation marks inv declined. CodeConflict: no longer pending.
-	DeclineInvitation(ctx context.Context, inv Invitation, answeredAt time.Time) (Invitation, error)
+	// AcceptInvitation marks inv accepted at answeredAt, adds m, applies
+	// change to the group and writes the answer's event ev, all in one
+	// transaction. CodeConflict: the invitation is no longer pending or m is
+	// already a member; ErrGroupChanged as MemberStore.AddMember.
+	AcceptInvitation(ctx context.Context, inv Invitation, answeredAt time.Time, m Member, change MemberChange, ev Event) (Invitation, error)
+	// DeclineInvitation marks inv declined and writes ev with it.
+	// CodeConflict: no longer pending.
+	DeclineInvitation(ctx context.Context, inv Invitation, answeredAt time.Time, ev Event) (Invitation, error)
 }
 
 // Invite invites users to a group the caller is a member of. Users who are
@@ -75,7 +77,7 @@ func (s *Service) Invite(ctx context.Context, c Caller, groupID string, userIDs 
 			InviterID: c.UserID, InviterName: c.DisplayName, Status: InvitationPending, CreatedAt: s.now(),
 		}
 		puts.Go(func() error {
-			err := s.invitations.PutInvitation(pctx, inv)
+			err := s.invitations.PutInvitation(pctx, inv, s.stamp(InvitationReceivedEvent(inv)))
 			switch {
 			case ErrorCode(err) == CodeConflict: // invited concurrently by someone else
 				reasons[i] = SkipAlreadyInvited
@@ -141,9 +143,26 @@ func (s *Service) AnswerInvitation(ctx context.Context, c Caller, groupID string
 		return Invitation{}, Errorf(CodeConflict, "invitation to group %s was already %s", groupID, inv.Status)
 	}
 	now := s.now()
+	status := InvitationDeclined
+	if accept {
+		status = InvitationAccepted
+	}
+	answered := inv
+	answered.Status, answered.AnsweredAt = status, now
+	answerEvent, err := InvitationAnsweredEvent(answered)
+	if err != nil {
+		return Invitation{}, err
+	}
+	answerEvent = s.stamp(answerEvent)
 	if !accept {
-		return s.invitations.DeclineInvitation(ctx, inv, now)
+		return s.invitations.DeclineInvitation(ctx, inv, now, answerEvent)
 	}
 	m := Member{GroupID: groupID, UserID: c.UserID, DisplayName: c.DisplayName, Role: RoleMember, JoinedAt: now}
-	return s.invitations.AcceptInvitation(ctx, inv, now, m, s.memberChange(MemberJoined, c, now))
+	var out Invitation
+	err = s.changeMembers(ctx, groupID, func(g Group) error {
+		joined := s.memberEvent(true, groupID, c, g.MemberCount+1, now)
+		out, err = s.invitations.AcceptInvitation(ctx, inv, now, m, MemberChange{CountBefore: g.MemberCount, Event: joined}, answerEvent)
+		return err
+	})
+	return out, err
 }

@@ -8,7 +8,8 @@ import (
 
 // PostStore stores posts and the post rate counters.
 type PostStore interface {
-	PutPost(ctx context.Context, p Post) error
+	// PutPost stores p and its event ev atomically.
+	PutPost(ctx context.Context, p Post, ev Event) error
 	// ListPosts lists newest first; a non-empty afterPostID keeps only newer posts.
 	ListPosts(ctx context.Context, groupID string, p PageRequest, afterPostID string) (Page[Post], error)
 	// CountPost adds one post to userID's counter for the window starting at
@@ -37,7 +38,7 @@ func (s *Service) CreatePost(ctx context.Context, c Caller, groupID, content str
 		return Post{}, err
 	}
 	p := Post{ID: s.cfg.NewID(), GroupID: groupID, AuthorID: c.UserID, AuthorName: c.DisplayName, Content: content, CreatedAt: now}
-	if err := s.posts.PutPost(ctx, p); err != nil {
+	if err := s.posts.PutPost(ctx, p, s.stamp(PostCreatedEvent(p))); err != nil {
 		return Post{}, fmt.Errorf("create post in %s: %w", groupID, err)
 	}
 	return p, nil

@@ -17,7 +17,7 @@ type inboxOnly struct {
 }
 
 func (f *inboxOnly) ListNotifications(context.Context, string, groupcast.PageRequest) (groupcast.Page[groupcast.Notification], error) {
-	return groupcast.Page[groupcast.Notification]{Items: []groupcast.Notification{{ID: "n1"}}}, nil
+	return groupcast.Page[groupcast.Notification]{Items: []groupcast.Notification{{Envelope: groupcast.Envelope{ID: "n1"}}}}, nil
 }
 func (f *inboxOnly) CountUnread(context.Context, string) (int, error) { return 1, nil }
 func (f *inboxOnly) MarkRead(_ context.Context, _ string, ids []string) error {

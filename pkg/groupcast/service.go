@@ -1,6 +1,7 @@
 package groupcast
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -19,6 +20,10 @@ const (
 	// $disconnect cleans up in a few calls and one socket cannot make every
 	// group's fan-out query heavier.
 	DefaultMaxSubscriptions = 100
+	// DefaultEventRetention keeps outbox event items a day: the stream
+	// keeps records 24 h too, so nothing the fan-out may still be handed is
+	// gone, and a resuming client can read that far back.
+	DefaultEventRetention = 24 * time.Hour
 	// DefaultConnectionTTL is API Gateway's 2-hour maximum connection
 	// lifetime plus 5 minutes of slack: a connection item whose $disconnect
 	// was lost is certainly dead after that.
@@ -33,6 +38,9 @@ type ServiceConfig struct {
 	PostsPerMinute   int              // default DefaultPostsPerMinute
 	MaxSubscriptions int              // default DefaultMaxSubscriptions
 	ConnectionTTL    time.Duration    // default DefaultConnectionTTL
+	EventRetention   time.Duration    // default DefaultEventRetention
+	// Sleep waits between retries; default a timer that stops with ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Service carries out the Groupcast use cases and enforces their rules.
@@ -70,6 +78,12 @@ func NewService(store Store, cfg ServiceConfig) (*Service, error) {
 	if cfg.ConnectionTTL == 0 {
 		cfg.ConnectionTTL = DefaultConnectionTTL
 	}
+	if cfg.EventRetention == 0 {
+		cfg.EventRetention = DefaultEventRetention
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
 	switch {
 	case cfg.PostsPerMinute < 0:
 		return nil, fmt.Errorf("groupcast: PostsPerMinute %d must be positive", cfg.PostsPerMinute)
@@ -77,6 +91,8 @@ func NewService(store Store, cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("groupcast: MaxSubscriptions %d must be positive", cfg.MaxSubscriptions)
 	case cfg.ConnectionTTL < 0:
 		return nil, fmt.Errorf("groupcast: ConnectionTTL %s must be positive", cfg.ConnectionTTL)
+	case cfg.EventRetention < 0:
+		return nil, fmt.Errorf("groupcast: EventRetention %s must be positive", cfg.EventRetention)
 	}
 	return &Service{
 		groups: store, members: store, posts: store, invitations: store,
@@ -97,6 +113,24 @@ func NewULIDGenerator() func() string {
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// stamp gives an event its place in its stream and its outbox expiry.
+func (s *Service) stamp(e Event) Event {
+	e.Seq = s.cfg.NewID()
+	e.ExpiresAt = e.At.Add(s.cfg.EventRetention)
+	return e
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 func validateCaller(c Caller) error {
 	if err := ValidateID("caller id", c.UserID); err != nil {

@@ -1,9 +1,5 @@
 package groupcast
 
-import (
-	"time"
-)
-
 // Store is every store role the Service needs, for wiring: pkg/dynamostore
 // implements it. Implementations report a missing item with CodeNotFound and
 // a lost race or broken precondition with CodeConflict (see each method);
@@ -29,24 +25,6 @@ type SubscriptionTarget struct {
 
 // MemberKey names one possible membership.
 type MemberKey struct{ GroupID, UserID string }
-
-// MemberChangeKind says how a group's membership changed.
-type MemberChangeKind string
-
-const (
-	MemberJoined MemberChangeKind = "joined"
-	MemberLeft   MemberChangeKind = "left"
-)
-
-// MemberChange is recorded on the group with every membership change, so
-// the change and the new member count travel in one stream record.
-type MemberChange struct {
-	Kind        MemberChangeKind
-	UserID      string
-	DisplayName string
-	ChangeID    string
-	At          time.Time
-}
 
 // Subscriber is one connection subscribed to a group's events.
 type Subscriber struct {
