@@ -53,18 +53,18 @@ func sortableTime(t time.Time) string {
 
 // GroupItem is a group (PK GROUP#gid, SK META).
 type GroupItem struct {
-	PK          string      `dynamodbav:"PK"`
-	SK          string      `dynamodbav:"SK"`
-	GSI1PK      string      `dynamodbav:"GSI1PK,omitempty"`
-	GSI1SK      string      `dynamodbav:"GSI1SK,omitempty"`
-	Type        string      `dynamodbav:"type"`
-	GroupID     string      `dynamodbav:"groupId"`
-	Name        string      `dynamodbav:"name"`
-	Description string      `dynamodbav:"description"`
-	Visibility  string      `dynamodbav:"visibility"`
-	OwnerID     string      `dynamodbav:"ownerId"`
-	MemberCount int         `dynamodbav:"memberCount"`
-	CreatedAt   time.Time   `dynamodbav:"createdAt"`
+	PK          string    `dynamodbav:"PK"`
+	SK          string    `dynamodbav:"SK"`
+	GSI1PK      string    `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK      string    `dynamodbav:"GSI1SK,omitempty"`
+	Type        string    `dynamodbav:"type"`
+	GroupID     string    `dynamodbav:"groupId"`
+	Name        string    `dynamodbav:"name"`
+	Description string    `dynamodbav:"description"`
+	Visibility  string    `dynamodbav:"visibility"`
+	OwnerID     string    `dynamodbav:"ownerId"`
+	MemberCount int       `dynamodbav:"memberCount"`
+	CreatedAt   time.Time `dynamodbav:"createdAt"`
 }
 
 func groupKey(groupID string) (pk, sk string) { return prefixGroup + groupID, skMeta }

@@ -150,7 +150,6 @@ func newHarness(t testing.TB, store Store, cfg Config) *harness {
 
 var (
 	fixtureAt = time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
-	alice     = groupcast.Caller{UserID: "alice", DisplayName: "Alice"}
 	carol     = groupcast.Caller{UserID: "carol", DisplayName: "Carol"}
 	invite    = groupcast.Invitation{ID: "01JDQ50000INVITE000000000A", GroupID: "g1", GroupName: "Group g1", InviteeID: "dave",
 		InviterID: "alice", InviterName: "Alice", Status: groupcast.InvitationPending, CreatedAt: fixtureAt}

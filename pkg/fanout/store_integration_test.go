@@ -82,7 +82,7 @@ func TestWithDynamoStore(t *testing.T) {
 		t.Errorf("subscribers after cleanup %v, want [a1 b1]", subscribers)
 	}
 	// alice is the only member and the author: nobody's inbox gets the post.
-	page, err := store.ListNotifications(ctx, "alice", groupcast.PageRequest{})
+	page, err := store.ListNotifications(ctx, "alice", groupcast.PageRequest{Limit: 10}) // DynamoDB rejects Limit 0
 	if err != nil {
 		t.Fatal(err)
 	}

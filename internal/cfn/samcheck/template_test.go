@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )
 
@@ -56,7 +57,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		id, codeURI string
 		env         []string
 	}{
-		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE"}},
+		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE", "EVENT_RETENTION_HOURS"}},
 		{"WsAuthorizerFunction", "functions/authorizer", []string{"JWT_ISSUER", "JWT_AUDIENCE"}},
 		{"WsConnectFunction", "functions/connect", []string{"TABLE_NAME", "CONNECTION_TTL_SECONDS"}},
 		{"WsDisconnectFunction", "functions/disconnect", []string{"TABLE_NAME"}},
@@ -171,11 +172,12 @@ func TestRepoTemplateStreamMapping(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", key, p[key], want)
 		}
 	}
-	// The filter must be valid JSON that lets exactly the event-producing
-	// item types through.
+	// The filter must be valid JSON that lets exactly the outbox event
+	// items' INSERTs through.
 	filters := p["FilterCriteria"].(map[string]any)["Filters"].([]any)
 	var pattern struct {
-		DynamoDB struct {
+		EventName []string `json:"eventName"`
+		DynamoDB  struct {
 			NewImage struct {
 				Type struct {
 					S []string `json:"S"`
@@ -189,8 +191,11 @@ func TestRepoTemplateStreamMapping(t *testing.T) {
 	if err := json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern); err != nil {
 		t.Fatalf("filter pattern: %v", err)
 	}
-	if got := strings.Join(pattern.DynamoDB.NewImage.Type.S, ","); got != "POST,GROUP,INVITATION" {
-		t.Errorf("filtered types = %s, want POST,GROUP,INVITATION", got)
+	if got := strings.Join(pattern.DynamoDB.NewImage.Type.S, ","); got != dynamostore.TypeEvent {
+		t.Errorf("filtered types = %s, want %s", got, dynamostore.TypeEvent)
+	}
+	if got := strings.Join(pattern.EventName, ","); got != "INSERT" {
+		t.Errorf("filtered event names = %s, want INSERT", got)
 	}
 	dest := p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]
 	if refs := tpl.References(dest); !reflect.DeepEqual(refs, []string{"FanoutDeadLetterQueue"}) || tpl.Resources["FanoutDeadLetterQueue"].Type != "AWS::SQS::Queue" {
