@@ -105,7 +105,7 @@ def main(argv):
 
 
 def check(out, want_origins):
-    """Rules the transformed template must keep (issue 7)."""
+    """Rules the transformed template must keep: policies, CORS, dates."""
     problems = []
     for rid, res in out["Resources"].items():
         props = res.get("Properties", {})

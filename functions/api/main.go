@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/groupcast/groupcast/pkg/envconfig"
 	"github.com/groupcast/groupcast/pkg/groupcast"
@@ -23,7 +24,13 @@ func build(ctx context.Context, log *slog.Logger) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := lambdamain.OpenService(ctx, table, groupcast.ServiceConfig{PostsPerMinute: postsPerMinute})
+	eventHours, err := envconfig.PositiveInt("EVENT_RETENTION_HOURS") // 0: groupcast.DefaultEventRetention
+	if err != nil {
+		return nil, err
+	}
+	svc, err := lambdamain.OpenService(ctx, table, groupcast.ServiceConfig{
+		PostsPerMinute: postsPerMinute, EventRetention: time.Duration(eventHours) * time.Hour,
+	})
 	if err != nil {
 		return nil, err
 	}

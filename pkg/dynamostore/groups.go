@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -14,8 +13,9 @@ import (
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
-// CreateGroup puts the group and its owner's membership in one transaction.
-func (s *Store) CreateGroup(ctx context.Context, g groupcast.Group, owner groupcast.Member) error {
+// CreateGroup puts the group, its owner's membership and the event in one
+// transaction.
+func (s *Store) CreateGroup(ctx context.Context, g groupcast.Group, owner groupcast.Member, ev groupcast.Event) error {
 	putGroup, err := s.transactPut(newGroupItem(g), notExists())
 	if err != nil {
 		return err
@@ -24,8 +24,12 @@ func (s *Store) CreateGroup(ctx context.Context, g groupcast.Group, owner groupc
 	if err != nil {
 		return err
 	}
+	putEvent, err := s.putEvent(ev)
+	if err != nil {
+		return err
+	}
 	exists := groupcast.Errorf(groupcast.CodeConflict, "group %s already exists", g.ID)
-	return s.transact(ctx, "create group "+g.ID, []types.TransactWriteItem{putGroup, putOwner},
+	return s.transact(ctx, "create group "+g.ID, []types.TransactWriteItem{putGroup, putOwner, putEvent},
 		[]*groupcast.Error{exists, exists})
 }
 
@@ -212,71 +216,75 @@ func (s *Store) ForEachGroupMemberID(ctx context.Context, groupID string, fn fun
 	return nil
 }
 
-// groupChange is the update of the group item that records a membership
-// change: memberCount moves by delta and lastChange describes the change,
-// so the group's stream record carries both.
+// groupChange is the update of the group item by a membership change:
+// memberCount moves from c.CountBefore by delta, only if it still is
+// c.CountBefore, so the event announcing the new count is exact.
 func (s *Store) groupChange(groupID string, delta int, c groupcast.MemberChange) (types.TransactWriteItem, error) {
-	lc := LastChange{Kind: string(c.Kind), UserID: c.UserID, DisplayName: c.DisplayName, ChangeID: c.ChangeID, At: c.At.UTC()}
-	u := expression.Set(expression.Name("memberCount"), expression.Name("memberCount").Plus(expression.Value(delta))).
-		Set(expression.Name("lastChange"), expression.Value(lc))
+	u := expression.Set(expression.Name("memberCount"), expression.Value(c.CountBefore+delta))
 	pk, sk := groupKey(groupID)
-	return s.transactUpdate(pk, sk, u, exists())
+	return s.transactUpdate(pk, sk, u, exists().And(expression.Name("memberCount").Equal(expression.Value(c.CountBefore))))
 }
 
-// AddMember puts the membership and records the change on the group.
+// groupChanged maps a failed group condition: the group is gone, or its
+// count moved (the Service re-reads it, and then finds it gone if it is).
+var groupChanged = groupcast.ErrGroupChanged
+
+// membershipChange runs a membership transaction: actions, then the group
+// update and the event.
+func (s *Store) membershipChange(ctx context.Context, what, groupID string, delta int, c groupcast.MemberChange,
+	actions []types.TransactWriteItem, failures []*groupcast.Error, more ...groupcast.Event) error {
+	update, err := s.groupChange(groupID, delta, c)
+	if err != nil {
+		return err
+	}
+	actions = append(actions, update)
+	failures = append(failures, groupChanged)
+	for _, ev := range append([]groupcast.Event{c.Event}, more...) {
+		put, err := s.putEvent(ev)
+		if err != nil {
+			return err
+		}
+		actions = append(actions, put)
+	}
+	return s.transact(ctx, what, actions, failures)
+}
+
+// AddMember puts the membership, updates the group and writes the event.
 func (s *Store) AddMember(ctx context.Context, m groupcast.Member, change groupcast.MemberChange) error {
 	put, err := s.transactPut(newMemberItem(m), notExists())
 	if err != nil {
 		return err
 	}
-	update, err := s.groupChange(m.GroupID, 1, change)
-	if err != nil {
-		return err
-	}
-	return s.transact(ctx, fmt.Sprintf("add %s to %s", m.UserID, m.GroupID), []types.TransactWriteItem{put, update},
-		[]*groupcast.Error{
-			groupcast.Errorf(groupcast.CodeConflict, "already a member of group %s", m.GroupID),
-			groupcast.Errorf(groupcast.CodeNotFound, "group %s not found", m.GroupID),
-		})
+	return s.membershipChange(ctx, fmt.Sprintf("add %s to %s", m.UserID, m.GroupID), m.GroupID, 1, change,
+		[]types.TransactWriteItem{put},
+		[]*groupcast.Error{groupcast.Errorf(groupcast.CodeConflict, "already a member of group %s", m.GroupID)})
 }
 
-// RemoveMember deletes the membership and records the change on the group.
+// RemoveMember deletes the membership, updates the group and writes the event.
 func (s *Store) RemoveMember(ctx context.Context, groupID, userID string, change groupcast.MemberChange) error {
 	pk, sk := memberKey(groupID, userID)
 	del, err := s.transactDelete(pk, sk, exists())
 	if err != nil {
 		return err
 	}
-	update, err := s.groupChange(groupID, -1, change)
+	return s.membershipChange(ctx, fmt.Sprintf("remove %s from %s", userID, groupID), groupID, -1, change,
+		[]types.TransactWriteItem{del},
+		[]*groupcast.Error{groupcast.Errorf(groupcast.CodeNotFound, "not a member of group %s", groupID)})
+}
+
+// PutPost stores a post and its event in one transaction. Post ids are
+// unique, so the condition only guards against an id generator bug
+// silently overwriting a post.
+func (s *Store) PutPost(ctx context.Context, p groupcast.Post, ev groupcast.Event) error {
+	put, err := s.transactPut(newPostItem(p), notExists())
 	if err != nil {
 		return err
 	}
-	return s.transact(ctx, fmt.Sprintf("remove %s from %s", userID, groupID), []types.TransactWriteItem{del, update},
-		[]*groupcast.Error{
-			groupcast.Errorf(groupcast.CodeNotFound, "not a member of group %s", groupID),
-			groupcast.Errorf(groupcast.CodeNotFound, "group %s not found", groupID),
-		})
-}
-
-// PutPost stores a post. Post ids are unique, so the condition only guards
-// against an id generator bug silently overwriting a post.
-func (s *Store) PutPost(ctx context.Context, p groupcast.Post) error {
-	av, err := attributevalue.MarshalMap(newPostItem(p))
+	putEvent, err := s.putEvent(ev)
 	if err != nil {
-		return fmt.Errorf("encode post: %w", err)
+		return err
 	}
-	expr, err := conditional(notExists())
-	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: s.table, Item: av, ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	if err != nil {
-		return fmt.Errorf("put post %s: %w", p.ID, err)
-	}
-	return nil
+	return s.transact(ctx, "put post "+p.ID, []types.TransactWriteItem{put, putEvent}, nil)
 }
 
 // ListPosts lists a group's posts newest first. Post ids sort by time, so

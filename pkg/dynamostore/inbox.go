@@ -17,7 +17,10 @@ func (s *Store) PutNotifications(ctx context.Context, ns []groupcast.Notificatio
 	writes := make([]types.WriteRequest, 0, len(ns))
 	seen := map[[2]string]bool{}
 	for _, n := range ns {
-		it := newNotificationItem(n)
+		it, err := newNotificationItem(n)
+		if err != nil {
+			return err
+		}
 		k := [2]string{it.PK, it.SK}
 		if seen[k] { // one BatchWriteItem call rejects two writes to the same key
 			continue
@@ -47,8 +50,12 @@ func (s *Store) ListNotifications(ctx context.Context, userID string, p groupcas
 		return groupcast.Page[groupcast.Notification]{}, err
 	}
 	page := groupcast.Page[groupcast.Notification]{Items: make([]groupcast.Notification, 0, len(ns)), NextCursor: next}
-	for _, n := range ns {
-		page.Items = append(page.Items, n.Notification())
+	for _, it := range ns {
+		n, err := it.Notification()
+		if err != nil {
+			return groupcast.Page[groupcast.Notification]{}, err
+		}
+		page.Items = append(page.Items, n)
 	}
 	return page, nil
 }

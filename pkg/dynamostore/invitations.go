@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -41,13 +40,14 @@ func (s *Store) PendingInvitations(ctx context.Context, groupID string, userIDs 
 	return out, nil
 }
 
-// PutInvitation stores a new pending invitation. There is one invitation
-// item per (invitee, group): an answered one is deleted first and the new
-// one put with attribute_not_exists, so the stream shows a fresh INSERT
-// (the fan-out announces invitations on INSERT) rather than a MODIFY.
-func (s *Store) PutInvitation(ctx context.Context, inv groupcast.Invitation) error {
-	err := s.putNewInvitation(ctx, inv)
-	if !conditionFailed(err) {
+// PutInvitation stores a new pending invitation with its event. There is
+// one invitation item per (invitee, group): an answered one is deleted
+// first and the new one put with attribute_not_exists, so a concurrent
+// invitation of the same person fails its condition instead of replacing
+// this one.
+func (s *Store) PutInvitation(ctx context.Context, inv groupcast.Invitation, ev groupcast.Event) error {
+	err := s.putNewInvitation(ctx, inv, ev)
+	if !invitationExists(err) {
 		return err
 	}
 	old, err := s.GetInvitation(ctx, inv.InviteeID, inv.GroupID)
@@ -63,31 +63,36 @@ func (s *Store) PutInvitation(ctx context.Context, inv groupcast.Invitation) err
 			return err
 		}
 	}
-	err = s.putNewInvitation(ctx, inv)
-	if conditionFailed(err) { // someone invited them between our delete and put
+	err = s.putNewInvitation(ctx, inv, ev)
+	if invitationExists(err) { // someone invited them between our delete and put
 		return fmt.Errorf("invite %s to %s: %w", inv.InviteeID, inv.GroupID,
 			groupcast.Errorf(groupcast.CodeConflict, "%s already has a pending invitation", inv.InviteeID))
 	}
 	return err
 }
 
-func (s *Store) putNewInvitation(ctx context.Context, inv groupcast.Invitation) error {
-	av, err := attributevalue.MarshalMap(newInvitationItem(inv))
+// putNewInvitation writes inv, if no invitation item exists, and its event:
+// a transaction of two actions, so one invitation batch stays far from the
+// 100-action limit however many invitees it has.
+func (s *Store) putNewInvitation(ctx context.Context, inv groupcast.Invitation, ev groupcast.Event) error {
+	put, err := s.transactPut(newInvitationItem(inv), notExists())
 	if err != nil {
-		return fmt.Errorf("encode invitation: %w", err)
+		return err
 	}
-	expr, err := conditional(notExists())
+	putEvent, err := s.putEvent(ev)
 	if err != nil {
-		return fmt.Errorf("build condition: %w", err)
+		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: s.table, Item: av, ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	if err != nil {
+	if err := s.transactWrite(ctx, []types.TransactWriteItem{put, putEvent}); err != nil {
 		return fmt.Errorf("put invitation of %s to %s: %w", inv.InviteeID, inv.GroupID, err)
 	}
 	return nil
+}
+
+// invitationExists reports that putNewInvitation found an invitation item.
+func invitationExists(err error) bool {
+	i, ok := canceledBy(err)
+	return ok && i == 0
 }
 
 // deleteAnsweredInvitation deletes old only if it is still that same answered invitation.
@@ -165,9 +170,10 @@ func answered(inv groupcast.Invitation, status groupcast.InvitationStatus, at ti
 	return inv
 }
 
-// AcceptInvitation marks inv accepted, adds the membership and records the
-// change on the group in one transaction.
-func (s *Store) AcceptInvitation(ctx context.Context, inv groupcast.Invitation, at time.Time, m groupcast.Member, change groupcast.MemberChange) (groupcast.Invitation, error) {
+// AcceptInvitation marks inv accepted, adds the membership, updates the
+// group and writes both events (member joined, invitation accepted) in one
+// transaction of five actions.
+func (s *Store) AcceptInvitation(ctx context.Context, inv groupcast.Invitation, at time.Time, m groupcast.Member, change groupcast.MemberChange, ev groupcast.Event) (groupcast.Invitation, error) {
 	accept, err := s.answer(inv, groupcast.InvitationAccepted, at)
 	if err != nil {
 		return groupcast.Invitation{}, err
@@ -176,40 +182,34 @@ func (s *Store) AcceptInvitation(ctx context.Context, inv groupcast.Invitation, 
 	if err != nil {
 		return groupcast.Invitation{}, err
 	}
-	update, err := s.groupChange(inv.GroupID, 1, change)
-	if err != nil {
-		return groupcast.Invitation{}, err
-	}
-	err = s.transact(ctx, fmt.Sprintf("accept invitation of %s to %s", inv.InviteeID, inv.GroupID),
-		[]types.TransactWriteItem{accept, put, update},
+	err = s.membershipChange(ctx, fmt.Sprintf("accept invitation of %s to %s", inv.InviteeID, inv.GroupID), inv.GroupID, 1, change,
+		[]types.TransactWriteItem{accept, put},
 		[]*groupcast.Error{
 			groupcast.Errorf(groupcast.CodeConflict, "invitation to group %s was already answered", inv.GroupID),
 			groupcast.Errorf(groupcast.CodeConflict, "already a member of group %s", inv.GroupID),
-			groupcast.Errorf(groupcast.CodeNotFound, "group %s not found", inv.GroupID),
-		})
+		}, ev)
 	if err != nil {
 		return groupcast.Invitation{}, err
 	}
 	return answered(inv, groupcast.InvitationAccepted, at), nil
 }
 
-// DeclineInvitation marks inv declined if it is still pending.
-func (s *Store) DeclineInvitation(ctx context.Context, inv groupcast.Invitation, at time.Time) (groupcast.Invitation, error) {
+// DeclineInvitation marks inv declined if it is still pending, and writes
+// the event, in one transaction.
+func (s *Store) DeclineInvitation(ctx context.Context, inv groupcast.Invitation, at time.Time, ev groupcast.Event) (groupcast.Invitation, error) {
 	decline, err := s.answer(inv, groupcast.InvitationDeclined, at)
 	if err != nil {
 		return groupcast.Invitation{}, err
 	}
-	u := decline.Update
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: s.table, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
-		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-	})
-	if conditionFailed(err) {
-		return groupcast.Invitation{}, fmt.Errorf("decline invitation: %w (%w)",
-			groupcast.Errorf(groupcast.CodeConflict, "invitation to group %s was already answered", inv.GroupID), err)
-	}
+	putEvent, err := s.putEvent(ev)
 	if err != nil {
-		return groupcast.Invitation{}, fmt.Errorf("decline invitation of %s to %s: %w", inv.InviteeID, inv.GroupID, err)
+		return groupcast.Invitation{}, err
+	}
+	err = s.transact(ctx, fmt.Sprintf("decline invitation of %s to %s", inv.InviteeID, inv.GroupID),
+		[]types.TransactWriteItem{decline, putEvent},
+		[]*groupcast.Error{groupcast.Errorf(groupcast.CodeConflict, "invitation to group %s was already answered", inv.GroupID)})
+	if err != nil {
+		return groupcast.Invitation{}, err
 	}
 	return answered(inv, groupcast.InvitationDeclined, at), nil
 }

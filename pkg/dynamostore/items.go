@@ -1,14 +1,15 @@
 package dynamostore
 
 import (
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
-// Values of the "type" attribute every item carries. The fan-out's stream
-// filter matches on them.
+// Values of the "type" attribute every item carries.
 const (
 	TypeGroup        = "GROUP"
 	TypeMember       = "MEMBER"
@@ -20,9 +21,12 @@ const (
 	TypeSubscription = "SUBSCRIPTION"
 	// TypeUserConnection lists a connection under its user on the base table.
 	TypeUserConnection = "USER_CONNECTION"
+	// TypeEvent is an outbox event (events.go), the only type the fan-out's
+	// stream filter passes.
+	TypeEvent = "EVENT"
 )
 
-// Key prefixes and fixed values of the key layout (DESIGN.md).
+// Key prefixes and fixed values of the key layout (README "The table").
 const (
 	prefixGroup    = "GROUP#"
 	prefixMember   = "MEMBER#"
@@ -36,6 +40,7 @@ const (
 	prefixConn     = "CONN#"
 	prefixSub      = "SUB#"
 	prefixSubs     = "SUBS#"
+	prefixEvent    = "EVENT#"
 	skMeta         = "META"
 	gsi1PublicFeed = "PUBLIC"
 )
@@ -46,30 +51,20 @@ func sortableTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
 }
 
-// LastChange is the membership change recorded on a group item.
-type LastChange struct {
-	Kind        string    `dynamodbav:"kind"`
-	UserID      string    `dynamodbav:"userId"`
-	DisplayName string    `dynamodbav:"displayName"`
-	ChangeID    string    `dynamodbav:"changeId"`
-	At          time.Time `dynamodbav:"at"`
-}
-
 // GroupItem is a group (PK GROUP#gid, SK META).
 type GroupItem struct {
-	PK          string      `dynamodbav:"PK"`
-	SK          string      `dynamodbav:"SK"`
-	GSI1PK      string      `dynamodbav:"GSI1PK,omitempty"`
-	GSI1SK      string      `dynamodbav:"GSI1SK,omitempty"`
-	Type        string      `dynamodbav:"type"`
-	GroupID     string      `dynamodbav:"groupId"`
-	Name        string      `dynamodbav:"name"`
-	Description string      `dynamodbav:"description"`
-	Visibility  string      `dynamodbav:"visibility"`
-	OwnerID     string      `dynamodbav:"ownerId"`
-	MemberCount int         `dynamodbav:"memberCount"`
-	CreatedAt   time.Time   `dynamodbav:"createdAt"`
-	LastChange  *LastChange `dynamodbav:"lastChange,omitempty"`
+	PK          string    `dynamodbav:"PK"`
+	SK          string    `dynamodbav:"SK"`
+	GSI1PK      string    `dynamodbav:"GSI1PK,omitempty"`
+	GSI1SK      string    `dynamodbav:"GSI1SK,omitempty"`
+	Type        string    `dynamodbav:"type"`
+	GroupID     string    `dynamodbav:"groupId"`
+	Name        string    `dynamodbav:"name"`
+	Description string    `dynamodbav:"description"`
+	Visibility  string    `dynamodbav:"visibility"`
+	OwnerID     string    `dynamodbav:"ownerId"`
+	MemberCount int       `dynamodbav:"memberCount"`
+	CreatedAt   time.Time `dynamodbav:"createdAt"`
 }
 
 func groupKey(groupID string) (pk, sk string) { return prefixGroup + groupID, skMeta }
@@ -231,14 +226,18 @@ type NotificationItem struct {
 	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
-func newNotificationItem(n groupcast.Notification) NotificationItem {
+// The event's data is stored as a map (not the JSON text) so the entry
+// stays readable in the console; createdAt is the envelope's "at".
+func newNotificationItem(n groupcast.Notification) (NotificationItem, error) {
 	it := NotificationItem{
-		PK: prefixUser + n.UserID, SK: prefixNotif + sortableTime(n.CreatedAt) + "#" + n.ID,
+		PK: prefixUser + n.UserID, SK: prefixNotif + sortableTime(n.At) + "#" + n.ID,
 		Type: TypeNotification, ID: n.ID, UserID: n.UserID, EventType: string(n.Type), GroupID: n.GroupID,
-		Data: n.Data, CreatedAt: n.CreatedAt.UTC(), Read: n.Read,
+		Data: map[string]any{}, CreatedAt: n.At.UTC(), Read: n.Read,
 	}
-	if it.Data == nil {
-		it.Data = map[string]any{}
+	if len(n.Data) > 0 {
+		if err := json.Unmarshal(n.Data, &it.Data); err != nil {
+			return NotificationItem{}, fmt.Errorf("notification %s: data is not a JSON object: %w", n.ID, err)
+		}
 	}
 	if !n.ExpiresAt.IsZero() {
 		it.TTL = n.ExpiresAt.Unix()
@@ -246,15 +245,23 @@ func newNotificationItem(n groupcast.Notification) NotificationItem {
 	if !n.Read {
 		it.GSI2PK, it.GSI2SK = prefixUnread+n.UserID, it.SK
 	}
-	return it
+	return it, nil
 }
 
 // Notification converts the item to the domain type.
-func (it NotificationItem) Notification() groupcast.Notification {
-	return groupcast.Notification{
-		ID: it.ID, UserID: it.UserID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID,
-		Data: it.Data, CreatedAt: it.CreatedAt, Read: it.Read, ExpiresAt: expiry(it.TTL),
+func (it NotificationItem) Notification() (groupcast.Notification, error) {
+	data := it.Data
+	if data == nil {
+		data = map[string]any{}
 	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return groupcast.Notification{}, fmt.Errorf("notification %s: encode data: %w", it.ID, err)
+	}
+	return groupcast.Notification{
+		Envelope: groupcast.Envelope{ID: it.ID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID, At: it.CreatedAt.UTC(), Data: raw},
+		UserID:   it.UserID, Read: it.Read, ExpiresAt: expiry(it.TTL),
+	}, nil
 }
 
 func expiry(ttl int64) time.Time {

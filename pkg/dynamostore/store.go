@@ -1,6 +1,6 @@
 // Package dynamostore stores Groupcast in one DynamoDB table. It implements
 // groupcast.Store and the look-ups the fan-out needs; the key layout is in
-// DESIGN.md ("Single table") and items.go.
+// README ("The table") and items.go.
 package dynamostore
 
 import (

@@ -2,6 +2,8 @@ package dynamostore_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -60,10 +62,54 @@ func (e env) createGroup(t *testing.T, id string, v groupcast.Visibility) groupc
 	t.Helper()
 	g := groupcast.Group{ID: id, Name: "group " + id, Visibility: v, OwnerID: "owner", MemberCount: 1, CreatedAt: t0}
 	owner := groupcast.Member{GroupID: id, UserID: "owner", DisplayName: "Owner", Role: groupcast.RoleOwner, JoinedAt: t0}
-	if err := e.store.CreateGroup(context.Background(), g, owner); err != nil {
+	if err := e.store.CreateGroup(context.Background(), g, owner, stamp(groupcast.GroupCreatedEvent(g))); err != nil {
 		t.Fatal(err)
 	}
 	return g
+}
+
+var seqs = groupcast.NewULIDGenerator()
+
+// stamp gives an event its sequence id and a 24 h expiry, as the Service does.
+func stamp(ev groupcast.Event) groupcast.Event {
+	ev.Seq, ev.ExpiresAt = seqs(), ev.At.Add(24*time.Hour)
+	return ev
+}
+
+func joinChange(groupID, userID string, countBefore int) groupcast.MemberChange {
+	ev := groupcast.MemberJoinedEvent(groupID, groupcast.Caller{UserID: userID}, countBefore+1, seqs(), t0)
+	return groupcast.MemberChange{CountBefore: countBefore, Event: stamp(ev)}
+}
+
+func leaveChange(groupID, userID string, countBefore int) groupcast.MemberChange {
+	ev := groupcast.MemberLeftEvent(groupID, groupcast.Caller{UserID: userID}, countBefore-1, seqs(), t0)
+	return groupcast.MemberChange{CountBefore: countBefore, Event: stamp(ev)}
+}
+
+// eventTypes lists the types of the outbox events in partition pk, in
+// stream order.
+func (e env) eventTypes(t *testing.T, pk string) []groupcast.EventType {
+	t.Helper()
+	res, err := e.client.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:              aws.String(e.table),
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :ev)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":ev": &types.AttributeValueMemberS{Value: "EVENT#"},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []dynamostore.EventItem
+	if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
+		t.Fatal(err)
+	}
+	var out []groupcast.EventType
+	for _, it := range items {
+		out = append(out, groupcast.EventType(it.EventType))
+	}
+	return out
 }
 
 func TestNewRejectsMissingArguments(t *testing.T) {
@@ -76,45 +122,52 @@ func TestNewRejectsMissingArguments(t *testing.T) {
 	}
 }
 
-func TestGroupItemsCarryMembershipChanges(t *testing.T) {
+func TestMembershipChangesWriteTheirEvent(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	g := e.createGroup(t, "g1", groupcast.Public)
-
-	err := e.store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "owner", Role: groupcast.RoleOwner, JoinedAt: t0})
+	err := e.store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "owner", Role: groupcast.RoleOwner, JoinedAt: t0}, stamp(groupcast.GroupCreatedEvent(g)))
 	if groupcast.ErrorCode(err) != groupcast.CodeConflict {
 		t.Fatalf("create twice: %v, want conflict", err)
+	}
+	if got := e.eventTypes(t, "PUBLIC"); !slices.Equal(got, []groupcast.EventType{groupcast.EventGroupCreated}) {
+		t.Fatalf("public feed events %v, want one group.created (the failed create wrote none)", got)
 	}
 	if _, err := e.store.GetGroup(ctx, "nope"); groupcast.ErrorCode(err) != groupcast.CodeNotFound {
 		t.Fatalf("get missing group: %v, want not_found", err)
 	}
 
-	change := groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", DisplayName: "Bob", ChangeID: "c1", At: t0.Add(time.Second)}
-	left := change
-	left.Kind, left.ChangeID = groupcast.MemberLeft, "c2"
 	bob := groupcast.Member{GroupID: "g1", UserID: "bob", DisplayName: "Bob", Role: groupcast.RoleMember, JoinedAt: t0}
-	join := func(e env) error { return e.store.AddMember(ctx, bob, change) }
-	leave := func(e env) error { return e.store.RemoveMember(ctx, "g1", "bob", left) }
+	join := func(e env) error { return e.store.AddMember(ctx, bob, joinChange("g1", "bob", 1)) }
+	leave := func(e env) error { return e.store.RemoveMember(ctx, "g1", "bob", leaveChange("g1", "bob", 2)) }
+	joined, left := groupcast.EventMemberJoined, groupcast.EventMemberLeft
 	// Every case starts from a fresh table holding g1 with its owner, runs
-	// given (which must succeed), then run; g1's item must then carry
-	// wantCount members and a last change of wantKind.
+	// given (which must succeed), then run; g1 must then have wantCount
+	// members and its stream the events wantEvents: a failed change writes
+	// no event.
 	steps := []struct {
-		name      string
-		given     []func(e env) error
-		run       func(e env) error
-		wantCode  groupcast.Code
-		wantCount int
-		wantKind  string
+		name       string
+		given      []func(e env) error
+		run        func(e env) error
+		wantCode   groupcast.Code
+		wantStale  bool
+		wantCount  int
+		wantEvents []groupcast.EventType
 	}{
-		{"join", nil, join, "", 2, "joined"},
-		{"join again rolls back", []func(env) error{join}, join, groupcast.CodeConflict, 2, "joined"},
-		{"join missing group", []func(env) error{join}, func(e env) error {
+		{"join", nil, join, "", false, 2, []groupcast.EventType{joined}},
+		{"join again rolls back", []func(env) error{join}, join, groupcast.CodeConflict, false, 2, []groupcast.EventType{joined}},
+		{"join with a stale count", nil, func(e env) error {
+			return e.store.AddMember(ctx, bob, joinChange("g1", "bob", 5))
+		}, groupcast.CodeConflict, true, 1, nil},
+		{"join missing group", nil, func(e env) error {
 			m := bob
 			m.GroupID = "nope"
-			return e.store.AddMember(ctx, m, change)
-		}, groupcast.CodeNotFound, 2, "joined"},
-		{"leave", []func(env) error{join}, leave, "", 1, "left"},
-		{"leave again", []func(env) error{join, leave}, func(e env) error { return e.store.RemoveMember(ctx, "g1", "bob", change) }, groupcast.CodeNotFound, 1, "left"},
+			return e.store.AddMember(ctx, m, joinChange("nope", "bob", 1))
+		}, groupcast.CodeConflict, true, 1, nil},
+		{"leave", []func(env) error{join}, leave, "", false, 1, []groupcast.EventType{joined, left}},
+		{"leave again", []func(env) error{join, leave}, func(e env) error {
+			return e.store.RemoveMember(ctx, "g1", "bob", leaveChange("g1", "bob", 1))
+		}, groupcast.CodeNotFound, false, 1, []groupcast.EventType{joined, left}},
 	}
 	for _, tt := range steps {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,20 +178,55 @@ func TestGroupItemsCarryMembershipChanges(t *testing.T) {
 					t.Fatalf("given: %v", err)
 				}
 			}
-			if err := tt.run(e); groupcast.ErrorCode(err) != tt.wantCode {
-				t.Fatalf("error = %v, want code %q", err, tt.wantCode)
+			err := tt.run(e)
+			if groupcast.ErrorCode(err) != tt.wantCode || errors.Is(err, groupcast.ErrGroupChanged) != tt.wantStale {
+				t.Fatalf("error = %v, want code %q (stale count: %v)", err, tt.wantCode, tt.wantStale)
 			}
 			var it dynamostore.GroupItem
 			if !e.raw(t, "GROUP#g1", "META", &it) {
 				t.Fatal("group item missing")
 			}
-			if it.Type != dynamostore.TypeGroup || it.MemberCount != tt.wantCount || it.LastChange == nil || it.LastChange.Kind != tt.wantKind {
-				t.Fatalf("group item = %+v (lastChange %+v)", it, it.LastChange)
+			if it.Type != dynamostore.TypeGroup || it.MemberCount != tt.wantCount {
+				t.Fatalf("group item = %+v, want %d members", it, tt.wantCount)
 			}
-			if e.raw(t, "GROUP#nope", "MEMBER#bob", &dynamostore.MemberItem{}) {
-				t.Fatal("membership of a missing group was written despite the failed transaction")
+			if got := e.eventTypes(t, "GROUP#g1"); !slices.Equal(got, tt.wantEvents) {
+				t.Fatalf("group events %v, want %v", got, tt.wantEvents)
+			}
+			if e.raw(t, "GROUP#nope", "MEMBER#bob", &dynamostore.MemberItem{}) || len(e.eventTypes(t, "GROUP#nope")) > 0 {
+				t.Fatal("membership or event of a missing group was written despite the failed transaction")
 			}
 		})
+	}
+}
+
+func TestEventItemCarriesEnvelopeAudienceAndExpiry(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createGroup(t, "g1", groupcast.Public)
+	p := groupcast.Post{ID: "P1", GroupID: "g1", AuthorID: "owner", AuthorName: "Owner", Content: "hello", CreatedAt: t0}
+	ev := stamp(groupcast.PostCreatedEvent(p))
+	if err := e.store.PutPost(ctx, p, ev); err != nil {
+		t.Fatal(err)
+	}
+	var it dynamostore.EventItem
+	if !e.raw(t, "GROUP#g1", "EVENT#"+ev.Seq, &it) {
+		t.Fatal("no event item at GROUP#g1 / EVENT#<seq>")
+	}
+	d, err := it.Delivery()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ev.Envelope()
+	if it.Type != dynamostore.TypeEvent || it.EventID != ev.ID || it.TTL != t0.Add(24*time.Hour).Unix() ||
+		d.Audience != ev.Audience || d.Inbox != ev.Inbox || d.Envelope.ID != want.ID || string(d.Envelope.Data) != string(want.Data) {
+		t.Fatalf("event item = %+v, delivery %+v; want the event %+v with a 24 h ttl", it, d, ev)
+	}
+	// A post whose put fails (same id) writes no second event.
+	if err := e.store.PutPost(ctx, p, stamp(groupcast.PostCreatedEvent(p))); err == nil {
+		t.Fatal("second put of the same post succeeded")
+	}
+	if got := e.eventTypes(t, "GROUP#g1"); len(got) != 1 {
+		t.Fatalf("events after a failed put %v, want one", got)
 	}
 }
 
@@ -148,19 +236,27 @@ func TestAcceptInvitationIsOneTransaction(t *testing.T) {
 	e.createGroup(t, "g1", groupcast.Private)
 	inv := groupcast.Invitation{ID: "i1", GroupID: "g1", GroupName: "group g1", InviteeID: "bob", InviterID: "owner",
 		InviterName: "Owner", Status: groupcast.InvitationPending, CreatedAt: t0}
-	if err := e.store.PutInvitation(ctx, inv); err != nil {
+	if err := e.store.PutInvitation(ctx, inv, stamp(groupcast.InvitationReceivedEvent(inv))); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutInvitation(ctx, inv); groupcast.ErrorCode(err) != groupcast.CodeConflict {
+	if err := e.store.PutInvitation(ctx, inv, stamp(groupcast.InvitationReceivedEvent(inv))); groupcast.ErrorCode(err) != groupcast.CodeConflict {
 		t.Fatalf("second pending invitation: %v, want conflict", err)
+	}
+	if got := e.eventTypes(t, "USER#bob"); !slices.Equal(got, []groupcast.EventType{groupcast.EventInvitationReceived}) {
+		t.Fatalf("invitee's events %v, want one invitation.received", got)
+	}
+	accepted := inv
+	accepted.Status, accepted.AnsweredAt = groupcast.InvitationAccepted, t0
+	answer, err := groupcast.InvitationAnsweredEvent(accepted)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// bob became a member by other means: accepting must fail as a whole.
 	bob := groupcast.Member{GroupID: "g1", UserID: "bob", Role: groupcast.RoleMember, JoinedAt: t0}
-	change := groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", ChangeID: "c1", At: t0}
-	if err := e.store.AddMember(ctx, bob, change); err != nil {
+	if err := e.store.AddMember(ctx, bob, joinChange("g1", "bob", 1)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.store.AcceptInvitation(ctx, inv, t0, bob, change)
+	_, err = e.store.AcceptInvitation(ctx, inv, t0, bob, joinChange("g1", "bob", 2), stamp(answer))
 	if groupcast.ErrorCode(err) != groupcast.CodeConflict {
 		t.Fatalf("accept as member: %v, want conflict", err)
 	}
@@ -171,19 +267,29 @@ func TestAcceptInvitationIsOneTransaction(t *testing.T) {
 	if g, _ := e.store.GetGroup(ctx, "g1"); g.MemberCount != 2 {
 		t.Fatalf("memberCount = %d, want 2 (failed accept must not count)", g.MemberCount)
 	}
+	if got := e.eventTypes(t, "USER#owner"); len(got) != 1 || got[0] != groupcast.EventGroupCreated {
+		t.Fatalf("inviter's events after a failed accept %v, want only the private group.created", got)
+	}
 
-	if err := e.store.RemoveMember(ctx, "g1", "bob", change); err != nil {
+	if err := e.store.RemoveMember(ctx, "g1", "bob", leaveChange("g1", "bob", 2)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.store.AcceptInvitation(ctx, inv, t0.Add(time.Minute), bob, change)
+	got, err := e.store.AcceptInvitation(ctx, inv, t0.Add(time.Minute), bob, joinChange("g1", "bob", 1), stamp(answer))
 	if err != nil || got.Status != groupcast.InvitationAccepted || !got.AnsweredAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("accept = %+v, %v", got, err)
 	}
-	if _, err := e.store.DeclineInvitation(ctx, inv, t0); groupcast.ErrorCode(err) != groupcast.CodeConflict {
+	if _, err := e.store.DeclineInvitation(ctx, inv, t0, stamp(answer)); groupcast.ErrorCode(err) != groupcast.CodeConflict {
 		t.Fatalf("decline after accept: %v, want conflict", err)
 	}
 	if !e.raw(t, "USER#bob", "INVITE#g1", &it) || it.Status != "ACCEPTED" || it.GSI1PK != "GROUP#g1" {
 		t.Fatalf("stored invitation = %+v", it)
+	}
+	if got := e.eventTypes(t, "USER#owner"); !slices.Equal(got, []groupcast.EventType{groupcast.EventGroupCreated, groupcast.EventInvitationAccepted}) {
+		t.Fatalf("inviter's events %v, want group.created then one invitation.accepted", got)
+	}
+	wantGroup := []groupcast.EventType{groupcast.EventMemberJoined, groupcast.EventMemberLeft, groupcast.EventMemberJoined}
+	if got := e.eventTypes(t, "GROUP#g1"); !slices.Equal(got, wantGroup) {
+		t.Fatalf("group events %v, want %v", got, wantGroup)
 	}
 }
 
@@ -194,7 +300,7 @@ func TestPaginationRejectsForeignCursors(t *testing.T) {
 		e.createGroup(t, g, groupcast.Public)
 		for i := range 3 {
 			p := groupcast.Post{ID: fmt.Sprintf("P%d", i), GroupID: g, AuthorID: "owner", Content: "x", CreatedAt: t0}
-			if err := e.store.PutPost(ctx, p); err != nil {
+			if err := e.store.PutPost(ctx, p, stamp(groupcast.PostCreatedEvent(p))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -235,7 +341,7 @@ func TestFanoutLookups(t *testing.T) {
 	const members = 30
 	for i := range members - 1 {
 		m := groupcast.Member{GroupID: "g1", UserID: fmt.Sprintf("u%02d", i), Role: groupcast.RoleMember, JoinedAt: t0}
-		if err := e.store.AddMember(ctx, m, groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: m.UserID, ChangeID: m.UserID, At: t0}); err != nil {
+		if err := e.store.AddMember(ctx, m, joinChange("g1", m.UserID, i+1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -309,8 +415,8 @@ func TestPutNotificationsIsIdempotent(t *testing.T) {
 	e := newEnv(t)
 	var ns []groupcast.Notification
 	for i := range 60 { // three BatchWriteItem calls
-		ns = append(ns, groupcast.Notification{ID: fmt.Sprintf("e%02d", i), UserID: "bob", Type: groupcast.EventInvitationReceived,
-			GroupID: "g1", Data: map[string]any{"n": i}, CreatedAt: t0.Add(time.Duration(i) * time.Second)})
+		ns = append(ns, groupcast.Notification{UserID: "bob", Envelope: groupcast.Envelope{ID: fmt.Sprintf("e%02d", i), Type: groupcast.EventInvitationReceived,
+			GroupID: "g1", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), At: t0.Add(time.Duration(i) * time.Second)}})
 	}
 	for range 2 { // a redelivered stream batch writes the same entries again
 		if err := e.store.PutNotifications(ctx, ns); err != nil {
@@ -325,8 +431,8 @@ func TestPutNotificationsIsIdempotent(t *testing.T) {
 	if err != nil || len(page.Items) != 60 || page.Items[0].ID != "e59" {
 		t.Fatalf("inbox = %d items (first %+v), %v", len(page.Items), page.Items[0], err)
 	}
-	if got := page.Items[0].Data["n"]; got != float64(59) {
-		t.Fatalf("data n = %#v, want 59", got)
+	if got := string(page.Items[0].Data); got != `{"n":59}` {
+		t.Fatalf("data = %s, want {\"n\":59}", got)
 	}
 	if err := e.store.MarkRead(ctx, "bob", nil); err != nil {
 		t.Fatal(err)

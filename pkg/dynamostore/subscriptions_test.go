@@ -17,7 +17,11 @@ import (
 func (e env) join(t *testing.T, groupID, userID string) {
 	t.Helper()
 	m := groupcast.Member{GroupID: groupID, UserID: userID, Role: groupcast.RoleMember, JoinedAt: t0}
-	if err := e.store.AddMember(context.Background(), m, groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: userID, ChangeID: groupID + userID, At: t0}); err != nil {
+	g, err := e.store.GetGroup(context.Background(), groupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AddMember(context.Background(), m, joinChange(groupID, userID, g.MemberCount)); err != nil {
 		t.Fatal(err)
 	}
 }

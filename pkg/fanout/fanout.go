@@ -1,6 +1,7 @@
-// Package fanout turns DynamoDB stream records into Groupcast events, pushes
-// them to the subscribed WebSocket connections through the API Gateway
-// @connections API and writes the inbox notifications of offline users.
+// Package fanout delivers the events the domain wrote to the table's outbox:
+// it reads them from the DynamoDB stream, pushes each envelope to its
+// audience's WebSocket connections through the API Gateway @connections API
+// and writes it to the inboxes it names.
 package fanout
 
 import (
@@ -116,19 +117,6 @@ func New(store Store, poster Poster, log *slog.Logger, metrics *applog.EMF, cfg 
 	return &Fanout{store: store, poster: poster, log: log, metrics: metrics, cfg: cfg}, nil
 }
 
-// envelope is the JSON message pushed to clients.
-type envelope struct {
-	ID      string              `json:"id"`
-	Type    groupcast.EventType `json:"type"`
-	GroupID string              `json:"groupId"`
-	At      string              `json:"at"`
-	Data    map[string]any      `json:"data"`
-}
-
-func encodeEnvelope(e groupcast.Event) ([]byte, error) {
-	return json.Marshal(envelope{ID: e.ID, Type: e.Type, GroupID: e.GroupID, At: e.At.UTC().Format(time.RFC3339Nano), Data: e.Data})
-}
-
 // invocationStats sums one invocation's outcomes for the metrics line.
 type invocationStats struct {
 	delivered, gone, failed int64
@@ -180,54 +168,55 @@ func (f *Fanout) emitMetrics(ctx context.Context, s invocationStats) {
 	}
 }
 
-// processRecord maps one record to its event, pushes it and writes the
-// inbox items, concurrently: the push must not wait for inbox writes.
+// processRecord reads one record's event, pushes it and writes the inbox
+// items, concurrently: the push must not wait for inbox writes.
 func (f *Fanout) processRecord(ctx context.Context, rec events.DynamoDBEventRecord, stats *invocationStats) error {
-	p, ok, err := planFor(rec)
+	p, ok, err := deliveryFor(rec)
 	if err != nil {
-		return fmt.Errorf("map record: %w", err)
+		return fmt.Errorf("read event record: %w", err)
 	}
 	if !ok {
 		return nil
 	}
-	payload, err := encodeEnvelope(p.event)
+	ev := p.Envelope
+	payload, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode event %s: %w", p.event.ID, err)
+		return fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
 
 	var inboxErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { inboxErr = f.writeInbox(ctx, p) })
-	ds, pushErr := f.push(ctx, payload, func(send func(string) bool) error { return f.produceTargets(ctx, p.audience, send) })
+	ds, pushErr := f.push(ctx, payload, func(send func(string) bool) error { return f.produceTargets(ctx, p.Audience, send) })
 	wg.Wait()
 
 	stats.delivered += ds.delivered.Load()
 	stats.gone += ds.gone.Load()
 	stats.failed += ds.failed.Load()
-	if p.event.Type == groupcast.EventPostCreated {
+	if ev.Type == groupcast.EventPostCreated {
 		stats.posts++
-		stats.maxLag = max(stats.maxLag, f.cfg.Now().Sub(p.event.At))
+		stats.maxLag = max(stats.maxLag, f.cfg.Now().Sub(ev.At))
 	}
-	f.log.DebugContext(ctx, "event pushed", "eventId", p.event.ID, "type", p.event.Type, "groupId", p.event.GroupID,
+	f.log.DebugContext(ctx, "event pushed", "eventId", ev.ID, "type", ev.Type, "groupId", ev.GroupID,
 		"delivered", ds.delivered.Load(), "gone", ds.gone.Load(), "failed", ds.failed.Load())
 
 	switch {
 	case pushErr != nil:
-		return fmt.Errorf("push event %s: %w", p.event.ID, pushErr)
+		return fmt.Errorf("push event %s: %w", ev.ID, pushErr)
 	case ds.failed.Load() > 0:
-		return fmt.Errorf("push event %s: %d deliveries failed", p.event.ID, ds.failed.Load())
+		return fmt.Errorf("push event %s: %d deliveries failed", ev.ID, ds.failed.Load())
 	case inboxErr != nil:
-		return fmt.Errorf("inbox for event %s: %w", p.event.ID, inboxErr)
+		return fmt.Errorf("inbox for event %s: %w", ev.ID, inboxErr)
 	}
 	return nil
 }
 
 // produceTargets sends the audience's connection ids to the workers.
-func (f *Fanout) produceTargets(ctx context.Context, a audience, send func(string) bool) error {
-	if a.userID != "" {
-		ids, err := f.store.UserConnectionIDs(ctx, a.userID)
+func (f *Fanout) produceTargets(ctx context.Context, a groupcast.Audience, send func(string) bool) error {
+	if a.UserID != "" {
+		ids, err := f.store.UserConnectionIDs(ctx, a.UserID)
 		if err != nil {
-			return fmt.Errorf("connections of user %s: %w", a.userID, err)
+			return fmt.Errorf("connections of user %s: %w", a.UserID, err)
 		}
 		for _, id := range ids {
 			if !send(id) {
@@ -236,9 +225,12 @@ func (f *Fanout) produceTargets(ctx context.Context, a audience, send func(strin
 		}
 		return nil
 	}
-	err := f.store.ForEachGroupSubscriber(ctx, a.groupID, func(page []groupcast.Subscriber) error {
+	if a.GroupID == "" {
+		return nil // an event for nobody live (inbox only)
+	}
+	err := f.store.ForEachGroupSubscriber(ctx, a.GroupID, func(page []groupcast.Subscriber) error {
 		for _, s := range page {
-			if a.excludeUserID != "" && s.UserID == a.excludeUserID {
+			if a.ExceptUserID != "" && s.UserID == a.ExceptUserID {
 				continue
 			}
 			if !send(s.ConnectionID) {
@@ -248,31 +240,28 @@ func (f *Fanout) produceTargets(ctx context.Context, a audience, send func(strin
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("subscribers of %s: %w", a.groupID, err)
+		return fmt.Errorf("subscribers of %s: %w", a.GroupID, err)
 	}
 	return nil
 }
 
-// writeInbox stores the event as a notification for each user it is aimed at.
-func (f *Fanout) writeInbox(ctx context.Context, p plan) error {
+// writeInbox stores the event as a notification for each user it names.
+func (f *Fanout) writeInbox(ctx context.Context, p groupcast.Delivery) error {
 	notification := func(userID string) groupcast.Notification {
-		return groupcast.Notification{
-			ID: p.event.ID, UserID: userID, Type: p.event.Type, GroupID: p.event.GroupID, Data: p.event.Data,
-			CreatedAt: p.event.At, ExpiresAt: p.event.At.Add(f.cfg.InboxRetention),
-		}
+		return groupcast.Notification{Envelope: p.Envelope, UserID: userID, ExpiresAt: p.Envelope.At.Add(f.cfg.InboxRetention)}
 	}
-	if p.inbox.userID != "" {
-		return f.store.PutNotifications(ctx, []groupcast.Notification{notification(p.inbox.userID)})
+	if p.Inbox.UserID != "" {
+		return f.store.PutNotifications(ctx, []groupcast.Notification{notification(p.Inbox.UserID)})
 	}
-	if p.inbox.groupMembersOf == "" {
+	if p.Inbox.MembersOf == "" {
 		return nil
 	}
-	g, err := f.store.GetGroup(ctx, p.inbox.groupMembersOf)
+	g, err := f.store.GetGroup(ctx, p.Inbox.MembersOf)
 	if groupcast.ErrorCode(err) == groupcast.CodeNotFound {
 		return nil // group deleted since the post: nobody to notify
 	}
 	if err != nil {
-		return fmt.Errorf("get group %s: %w", p.inbox.groupMembersOf, err)
+		return fmt.Errorf("get group %s: %w", p.Inbox.MembersOf, err)
 	}
 	if g.MemberCount > f.cfg.InboxFanoutLimit {
 		return nil
@@ -280,7 +269,7 @@ func (f *Fanout) writeInbox(ctx context.Context, p plan) error {
 	return f.store.ForEachGroupMemberID(ctx, g.ID, func(ids []string) error {
 		ns := make([]groupcast.Notification, 0, len(ids))
 		for _, id := range ids {
-			if id != p.inbox.exceptUserID {
+			if id != p.Inbox.ExceptUserID {
 				ns = append(ns, notification(id))
 			}
 		}

@@ -1,10 +1,13 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -67,7 +70,7 @@ func TestEventsPerRecordType(t *testing.T) {
 			if conns := sortedKeys(got); !slices.Equal(conns, tt.wantConns) {
 				t.Errorf("delivered to %v, want %v", conns, tt.wantConns)
 			}
-			var first envelope
+			var first pushed
 			for _, envs := range got {
 				if len(envs) != 1 {
 					t.Fatalf("want one message per connection, got %d", len(envs))
@@ -113,7 +116,7 @@ func TestPostPreviewIsCut(t *testing.T) {
 func TestSkippedRecords(t *testing.T) {
 	store := newWorld()
 	h := newHarness(t, store, Config{})
-	resp, err := h.f.Handle(context.Background(), batch(loadRecords(t), "group-edited", "post-removed", "connection-created"))
+	resp, err := h.f.Handle(context.Background(), batch(loadRecords(t), "entity-post", "event-expired", "event-modified"))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -313,11 +316,73 @@ func TestInboxFanoutLimit(t *testing.T) {
 	}
 }
 
-// TestSampleEvent runs the sam local invoke sample through the handler.
+var update = flag.Bool("update", false, "rewrite the golden push envelopes and events/fanout.json")
+
+// TestPushEnvelopeGolden pins the JSON pushed for every event type, from
+// the domain's event through its outbox item and stream record to the
+// socket (testdata/push/<type>.json; go test -update rewrites them).
+func TestPushEnvelopeGolden(t *testing.T) {
+	records := loadRecords(t)
+	covered := map[groupcast.EventType]bool{}
+	for name, f := range fixtureEvents() {
+		covered[f.ev.Type] = true
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, newWorld(), Config{})
+			if _, err := h.f.Handle(context.Background(), batch(records, name)); err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			h.conns.mu.Lock()
+			for _, bodies := range h.conns.delivered {
+				body = bodies[0]
+			}
+			h.conns.mu.Unlock()
+			var out bytes.Buffer
+			if err := json.Indent(&out, body, "", "  "); err != nil {
+				t.Fatalf("pushed %q: %v", body, err)
+			}
+			out.WriteByte('\n')
+			path := filepath.Join("testdata", "push", name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update writes it)", err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("pushed envelope differs from %s:\n got: %s\nwant: %s", path, out.String(), want)
+			}
+		})
+	}
+	for _, typ := range groupcast.EventTypes {
+		if !covered[typ] {
+			t.Errorf("no fixture (and so no golden envelope) for event type %s", typ)
+		}
+	}
+}
+
+// TestSampleEvent runs the sam local invoke sample (events/fanout.json, the
+// post-created fixture record) through the handler; -update rewrites it.
 func TestSampleEvent(t *testing.T) {
+	path := filepath.Join("..", "..", "events", "fanout.json")
+	if *update {
+		b, err := json.MarshalIndent(batch(loadRecords(t), "post-created"), "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	now := time.Date(2026, 11, 29, 10, 0, 0, 323456789, time.UTC)
 	h := newHarness(t, newWorld(), Config{Now: func() time.Time { return now }})
-	resp, err := h.f.Handle(context.Background(), loadEvent(t, filepath.Join("..", "..", "events", "fanout.json")))
+	resp, err := h.f.Handle(context.Background(), loadEvent(t, path))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -378,7 +443,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func ids(envs []envelope) []string {
+func ids(envs []pushed) []string {
 	out := make([]string, len(envs))
 	for i, e := range envs {
 		out[i] = e.ID

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +18,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
@@ -80,13 +83,22 @@ func (cs *connServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-func (cs *connServer) deliveredTo() map[string][]envelope {
+// pushed is a delivered envelope with its data decoded, for assertions.
+type pushed struct {
+	ID      string              `json:"id"`
+	Type    groupcast.EventType `json:"type"`
+	GroupID string              `json:"groupId"`
+	At      string              `json:"at"`
+	Data    map[string]any      `json:"data"`
+}
+
+func (cs *connServer) deliveredTo() map[string][]pushed {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	out := map[string][]envelope{}
+	out := map[string][]pushed{}
 	for id, bodies := range cs.delivered {
 		for _, b := range bodies {
-			var e envelope
+			var e pushed
 			if err := json.Unmarshal(b, &e); err != nil {
 				panic(err)
 			}
@@ -136,15 +148,135 @@ func newHarness(t testing.TB, store Store, cfg Config) *harness {
 	return h
 }
 
-// loadRecords reads the fixture stream records, keyed by eventID.
+var (
+	fixtureAt = time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
+	carol     = groupcast.Caller{UserID: "carol", DisplayName: "Carol"}
+	invite    = groupcast.Invitation{ID: "01JDQ50000INVITE000000000A", GroupID: "g1", GroupName: "Group g1", InviteeID: "dave",
+		InviterID: "alice", InviterName: "Alice", Status: groupcast.InvitationPending, CreatedAt: fixtureAt}
+)
+
+func answered(status groupcast.InvitationStatus, at time.Time) groupcast.Event {
+	inv := invite
+	inv.Status, inv.AnsweredAt = status, at
+	ev, err := groupcast.InvitationAnsweredEvent(inv)
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+// fixtureEvents are the domain's events for the world of newWorld, keyed
+// by record name, with the sequence number of their stream record.
+func fixtureEvents() map[string]struct {
+	seq string
+	ev  groupcast.Event
+} {
+	post := groupcast.Post{ID: "01JDQ4ZK3M8X9V7T6R5P4N3M2A", GroupID: "g1", AuthorID: "alice", AuthorName: "Alice",
+		Content: strings.Repeat("long post ", 20), CreatedAt: fixtureAt}
+	group := func(id, owner string, v groupcast.Visibility) groupcast.Group {
+		return groupcast.Group{ID: id, Name: "Group " + id, Visibility: v, OwnerID: owner, MemberCount: 1, CreatedAt: fixtureAt}
+	}
+	type fixture = struct {
+		seq string
+		ev  groupcast.Event
+	}
+	return map[string]fixture{
+		"post-created":          {"100000000000000000100", groupcast.PostCreatedEvent(post)},
+		"group-created-public":  {"100000000000000000200", groupcast.GroupCreatedEvent(group("g2", "bob", groupcast.Public))},
+		"group-created-private": {"100000000000000000300", groupcast.GroupCreatedEvent(group("g3", "bob", groupcast.Private))},
+		"member-joined":         {"100000000000000000400", groupcast.MemberJoinedEvent("g1", carol, 3, "01JDQ4ZK3M8X9V7T6R5P4CHG01", fixtureAt)},
+		"member-left":           {"100000000000000000450", groupcast.MemberLeftEvent("g1", carol, 2, "01JDQ4ZK3M8X9V7T6R5P4CHG02", fixtureAt)},
+		"invitation-received":   {"100000000000000000600", groupcast.InvitationReceivedEvent(invite)},
+		"invitation-accepted":   {"100000000000000000700", answered(groupcast.InvitationAccepted, time.Date(2026, 11, 29, 10, 6, 0, 0, time.UTC))},
+		"invitation-declined":   {"100000000000000000800", answered(groupcast.InvitationDeclined, time.Date(2026, 11, 29, 10, 7, 0, 0, time.UTC))},
+	}
+}
+
+// loadRecords builds the fixture stream records, keyed by name: an INSERT
+// of each fixture event's outbox item, as the store writes it, plus records
+// the fan-out must skip (an entity item, an expired event's REMOVE, a
+// MODIFY of an event item).
 func loadRecords(t testing.TB) map[string]events.DynamoDBEventRecord {
 	t.Helper()
-	ev := loadEvent(t, filepath.Join("testdata", "records.json"))
 	out := map[string]events.DynamoDBEventRecord{}
-	for _, r := range ev.Records {
-		out[r.EventID] = r
+	n := 0
+	var anEvent map[string]types.AttributeValue
+	for name, f := range fixtureEvents() {
+		n++
+		f.ev.Seq = fmt.Sprintf("01JDQ4ZK3M8X9V7T6R5P4SEQ%02d", n)
+		f.ev.ExpiresAt = f.ev.At.Add(24 * time.Hour)
+		it, err := dynamostore.NewEventItem(f.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		image, err := attributevalue.MarshalMap(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anEvent = image
+		out[name] = streamRecord(t, name, "INSERT", f.seq, nil, image)
+	}
+	post, err := attributevalue.MarshalMap(dynamostore.PostItem{PK: "GROUP#g1", SK: "POST#P9", Type: dynamostore.TypePost, PostID: "P9", GroupID: "g1", AuthorID: "alice", Content: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["entity-post"] = streamRecord(t, "entity-post", "INSERT", "100000000000000000500", nil, post)
+	out["event-expired"] = streamRecord(t, "event-expired", "REMOVE", "100000000000000000900", anEvent, nil)
+	out["event-modified"] = streamRecord(t, "event-modified", "MODIFY", "100000000000000001000", anEvent, anEvent)
+	return out
+}
+
+// streamRecord is the record Lambda would hand over for the change old → new.
+func streamRecord(t testing.TB, id, name, seq string, old, new map[string]types.AttributeValue) events.DynamoDBEventRecord {
+	t.Helper()
+	keysOf := old
+	if new != nil {
+		keysOf = new
+	}
+	return events.DynamoDBEventRecord{
+		EventID: id, EventName: name, EventSource: "aws:dynamodb", AWSRegion: "us-east-1",
+		Change: events.DynamoDBStreamRecord{
+			Keys:           fromSDKImage(t, map[string]types.AttributeValue{"PK": keysOf["PK"], "SK": keysOf["SK"]}),
+			NewImage:       fromSDKImage(t, new),
+			OldImage:       fromSDKImage(t, old),
+			SequenceNumber: seq, StreamViewType: "NEW_AND_OLD_IMAGES",
+		},
+	}
+}
+
+// fromSDKImage is toSDKImage's inverse, for building records in tests.
+func fromSDKImage(t testing.TB, image map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
+	if image == nil {
+		return nil
+	}
+	out := make(map[string]events.DynamoDBAttributeValue, len(image))
+	for k, v := range image {
+		out[k] = fromSDKValue(t, v)
 	}
 	return out
+}
+
+func fromSDKValue(t testing.TB, v types.AttributeValue) events.DynamoDBAttributeValue {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return events.NewStringAttribute(v.Value)
+	case *types.AttributeValueMemberN:
+		return events.NewNumberAttribute(v.Value)
+	case *types.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(v.Value)
+	case *types.AttributeValueMemberNULL:
+		return events.NewNullAttribute()
+	case *types.AttributeValueMemberM:
+		return events.NewMapAttribute(fromSDKImage(t, v.Value))
+	case *types.AttributeValueMemberL:
+		list := make([]events.DynamoDBAttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			list[i] = fromSDKValue(t, e)
+		}
+		return events.NewListAttribute(list)
+	}
+	t.Fatalf("fixture attribute %T not supported", v)
+	return events.DynamoDBAttributeValue{}
 }
 
 func loadEvent(t testing.TB, path string) events.DynamoDBEvent {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -31,7 +32,7 @@ func TestWithDynamoStore(t *testing.T) {
 	}
 	created := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	g := groupcast.Group{ID: "g1", Name: "Group g1", Visibility: groupcast.Public, OwnerID: "alice", MemberCount: 1, CreatedAt: created}
-	if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", DisplayName: "Alice", Role: groupcast.RoleOwner, JoinedAt: created}); err != nil {
+	if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", DisplayName: "Alice", Role: groupcast.RoleOwner, JoinedAt: created}, stamped(groupcast.GroupCreatedEvent(g))); err != nil {
 		t.Fatal(err)
 	}
 	expires := time.Now().Add(time.Hour)
@@ -45,9 +46,19 @@ func TestWithDynamoStore(t *testing.T) {
 		}
 	}
 
+	// The post and its event, written by the store; the record is the event
+	// item read back from the table, as the stream would carry it.
+	post := groupcast.Post{ID: "P1", GroupID: "g1", AuthorID: "alice", AuthorName: "Alice", Content: "hi", CreatedAt: created}
+	if err := store.PutPost(ctx, post, stamped(groupcast.PostCreatedEvent(post))); err != nil {
+		t.Fatal(err)
+	}
+	items := eventItems(t, client, table, "GROUP#g1")
+	if len(items) != 1 {
+		t.Fatalf("group g1 has %d event items, want the post's one", len(items))
+	}
 	h := newHarness(t, store, Config{})
 	h.conns.script["c1"] = []int{http.StatusGone}
-	resp, err := h.f.Handle(ctx, batch(loadRecords(t), "post-created"))
+	resp, err := h.f.Handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{streamRecord(t, "post", "INSERT", "1", nil, items[0])}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -103,11 +114,12 @@ func TestInboxItemsExpire(t *testing.T) {
 			}
 			created := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 			g := groupcast.Group{ID: "g1", Name: "Group g1", Visibility: groupcast.Public, OwnerID: "alice", MemberCount: 1, CreatedAt: created}
-			if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", Role: groupcast.RoleOwner, JoinedAt: created}); err != nil {
+			if err := store.CreateGroup(ctx, g, groupcast.Member{GroupID: "g1", UserID: "alice", Role: groupcast.RoleOwner, JoinedAt: created}, stamped(groupcast.GroupCreatedEvent(g))); err != nil {
 				t.Fatal(err)
 			}
 			bob := groupcast.Member{GroupID: "g1", UserID: "bob", Role: groupcast.RoleMember, JoinedAt: created}
-			if err := store.AddMember(ctx, bob, groupcast.MemberChange{Kind: groupcast.MemberJoined, UserID: "bob", ChangeID: "j1", At: created}); err != nil {
+			joined := stamped(groupcast.MemberJoinedEvent("g1", groupcast.Caller{UserID: "bob"}, 2, "j1", created))
+			if err := store.AddMember(ctx, bob, groupcast.MemberChange{CountBefore: 1, Event: joined}); err != nil {
 				t.Fatal(err)
 			}
 			h := newHarness(t, store, Config{InboxRetention: tt.retention})
@@ -139,4 +151,28 @@ func TestInboxItemsExpire(t *testing.T) {
 			}
 		})
 	}
+}
+
+var seqs = groupcast.NewULIDGenerator()
+
+// stamped gives an event its sequence id and expiry, as the Service does.
+func stamped(ev groupcast.Event) groupcast.Event {
+	ev.Seq, ev.ExpiresAt = seqs(), ev.At.Add(groupcast.DefaultEventRetention)
+	return ev
+}
+
+// eventItems reads the outbox items of partition pk, in stream order.
+func eventItems(t *testing.T, client *dynamodb.Client, table, pk string) []map[string]types.AttributeValue {
+	t.Helper()
+	res, err := client.Query(context.Background(), &dynamodb.QueryInput{
+		TableName: aws.String(table), KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :e)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":e": &types.AttributeValueMemberS{Value: "EVENT#"},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Items
 }

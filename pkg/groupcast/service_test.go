@@ -2,6 +2,7 @@ package groupcast_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -628,12 +629,12 @@ func TestNotifications(t *testing.T) {
 		base := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 		var ns []groupcast.Notification
 		for i := range 5 {
-			ns = append(ns, groupcast.Notification{
-				ID: fmt.Sprintf("ev%d", i), UserID: "bob", Type: groupcast.EventPostCreated, GroupID: "g1",
-				Data: map[string]any{"postId": fmt.Sprintf("p%d", i)}, CreatedAt: base.Add(time.Duration(i) * time.Minute),
-			})
+			ns = append(ns, groupcast.Notification{UserID: "bob", Envelope: groupcast.Envelope{
+				ID: fmt.Sprintf("ev%d", i), Type: groupcast.EventPostCreated, GroupID: "g1",
+				Data: json.RawMessage(fmt.Sprintf(`{"postId":"p%d"}`, i)), At: base.Add(time.Duration(i) * time.Minute),
+			}})
 		}
-		ns = append(ns, groupcast.Notification{ID: "other", UserID: "carol", Type: groupcast.EventPostCreated, CreatedAt: base})
+		ns = append(ns, groupcast.Notification{UserID: "carol", Envelope: groupcast.Envelope{ID: "other", Type: groupcast.EventPostCreated, At: base}})
 		if err := f.store.PutNotifications(ctx, append(ns, ns[0])); err != nil { // a duplicate is harmless
 			t.Fatal(err)
 		}
@@ -650,7 +651,7 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("notifications = %v, want %v", got, want)
 	}
 	page, _, _ := f.svc.ListNotifications(ctx, bob, groupcast.PageRequest{Limit: 1})
-	if page.Items[0].Data["postId"] != "p4" || page.Items[0].Type != groupcast.EventPostCreated {
+	if string(page.Items[0].Data) != `{"postId":"p4"}` || page.Items[0].Type != groupcast.EventPostCreated {
 		t.Fatalf("newest notification = %+v", page.Items[0])
 	}
 

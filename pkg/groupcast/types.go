@@ -86,15 +86,12 @@ type SkippedInvite struct {
 	Reason SkipReason
 }
 
-// Notification is one entry of a user's inbox.
+// Notification is one entry of a user's inbox: the event's envelope, as it
+// was pushed, and whether the user has read it.
 type Notification struct {
-	ID        string // the event id
-	UserID    string
-	Type      EventType
-	GroupID   string
-	Data      map[string]any
-	CreatedAt time.Time
-	Read      bool
+	Envelope
+	UserID string
+	Read   bool
 	// ExpiresAt, when set, is when the store may delete the entry.
 	ExpiresAt time.Time
 }

@@ -285,11 +285,11 @@ func TestNotifications(t *testing.T) {
 	at := start.Add(time.Hour)
 	var ns []groupcast.Notification
 	for i := range 3 {
-		ns = append(ns, groupcast.Notification{
-			ID: fmt.Sprintf("evt%d", i), UserID: "bob", Type: groupcast.EventPostCreated, GroupID: "g1",
-			Data:      map[string]any{"postId": fmt.Sprintf("p%d", i), "contentPreview": "hello"},
-			CreatedAt: at.Add(time.Duration(i) * time.Minute),
-		})
+		ns = append(ns, groupcast.Notification{UserID: "bob", Envelope: groupcast.Envelope{
+			ID: fmt.Sprintf("evt%d", i), Type: groupcast.EventPostCreated, GroupID: "g1",
+			Data: json.RawMessage(fmt.Sprintf(`{"postId":"p%d","contentPreview":"hello"}`, i)),
+			At:   at.Add(time.Duration(i) * time.Minute),
+		}})
 	}
 	if err := e.store.PutNotifications(ctx, ns); err != nil {
 		t.Fatal(err)

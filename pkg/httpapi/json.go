@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -9,7 +10,10 @@ import (
 
 // This file holds the wire format of the REST API. The domain types carry no
 // JSON tags on purpose: the field names and formats below are a public
-// contract, and changing a domain field must not silently change it.
+// contract, and changing a domain field must not silently change it. The
+// one exception is the event envelope (groupcast.Envelope): it is a single
+// shape for live pushes, the inbox and history, so it is defined once, with
+// the events.
 
 // timestamp formats t as RFC 3339 in UTC; API Gateway clients in every
 // language parse it, and UTC keeps equal instants byte-for-byte equal.
@@ -125,28 +129,19 @@ type invitationsCreatedJSON struct {
 	Skipped     []skippedJSON    `json:"skipped"`
 }
 
+// notificationJSON is the event's envelope, exactly as it was pushed, plus
+// "read".
 type notificationJSON struct {
-	ID        string         `json:"id"`
-	Type      string         `json:"type"`
-	GroupID   string         `json:"groupId"`
-	Data      map[string]any `json:"data"`
-	CreatedAt string         `json:"createdAt"`
-	Read      bool           `json:"read"`
+	groupcast.Envelope
+	Read bool `json:"read"`
 }
 
 func toNotificationJSON(n groupcast.Notification) notificationJSON {
-	data := n.Data
-	if data == nil {
-		data = map[string]any{}
+	env := n.Envelope
+	if len(env.Data) == 0 {
+		env.Data = json.RawMessage("{}")
 	}
-	return notificationJSON{
-		ID:        n.ID,
-		Type:      string(n.Type),
-		GroupID:   n.GroupID,
-		Data:      data,
-		CreatedAt: timestamp(n.CreatedAt),
-		Read:      n.Read,
-	}
+	return notificationJSON{Envelope: env, Read: n.Read}
 }
 
 // listJSON is every paginated listing. NextCursor is null on the last page so

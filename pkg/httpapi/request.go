@@ -17,7 +17,7 @@ import (
 	"github.com/groupcast/groupcast/pkg/identity"
 )
 
-// MaxBodyBytes is the largest request body accepted (issue 2: 64 KiB). The
+// MaxBodyBytes is the largest request body accepted (64 KiB). The
 // biggest legitimate body, a 5000-character post, is at most ~20 KB of UTF-8
 // even before JSON escaping, so 64 KiB leaves room without inviting abuse.
 const MaxBodyBytes = 64 << 10

@@ -26,8 +26,8 @@ import (
 	"github.com/groupcast/groupcast/pkg/identity"
 )
 
-// MaxMessageBytes is the largest client message accepted (issue 2: 32 KiB,
-// also API Gateway's frame size). A subscribe for the full subscription cap
+// MaxMessageBytes is the largest client message accepted: 32 KiB, API
+// Gateway's WebSocket frame size. A subscribe for the full subscription cap
 // of 100 ids needs about 3 KB, so the limit never blocks a legitimate call.
 const MaxMessageBytes = 32 << 10
 
@@ -131,7 +131,7 @@ func authorizerIdentity(auth any) (userID, displayName string) {
 	return userID, displayName
 }
 
-// Client messages and replies (DESIGN.md "WebSocket").
+// Client messages and replies (README "WebSocket API").
 
 type inbound struct {
 	Action   string   `json:"action"`

@@ -14,7 +14,8 @@ import (
 	"github.com/groupcast/groupcast/internal/cfn"
 )
 
-// Issue 7's production settings of template.yaml and samconfig.toml.
+// Production settings of template.yaml and samconfig.toml: logging, kept
+// state, least-privilege policies, alarms, CORS, the user pool and builds.
 
 var functionIDs = []string{"ApiFunction", "FanoutFunction", "WsAuthorizerFunction", "WsConnectFunction", "WsDisconnectFunction", "WsMessageFunction"}
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/groupcast/groupcast/internal/cfn"
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 )
 
@@ -30,7 +31,7 @@ func loadRepoTemplate(t *testing.T) *cfn.Template {
 	return tpl
 }
 
-// TestRepoTemplate is issue 2's template test: the deployable template
+// TestRepoTemplate checks the deployable template as a whole: it
 // builds (every CodeUri holds a main package), every route reaches a
 // function, every reference has a target, the stream mapping is safe, and
 // every environment variable resolves to a plain value.
@@ -49,14 +50,14 @@ func TestRepoTemplate(t *testing.T) {
 	}
 }
 
-// TestRepoTemplateFunctions checks the functions against the table in
-// DESIGN.md: logical id, code folder and the environment each one reads.
+// TestRepoTemplateFunctions checks the functions against README's
+// "Configuration of the functions": logical id, code folder and the environment each one reads.
 func TestRepoTemplateFunctions(t *testing.T) {
 	tests := []struct {
 		id, codeURI string
 		env         []string
 	}{
-		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE"}},
+		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE", "EVENT_RETENTION_HOURS"}},
 		{"WsAuthorizerFunction", "functions/authorizer", []string{"JWT_ISSUER", "JWT_AUDIENCE"}},
 		{"WsConnectFunction", "functions/connect", []string{"TABLE_NAME", "CONNECTION_TTL_SECONDS"}},
 		{"WsDisconnectFunction", "functions/disconnect", []string{"TABLE_NAME"}},
@@ -65,7 +66,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 	}
 	tpl := loadRepoTemplate(t)
 	if got := tpl.ResourceIDs("AWS::Serverless::Function"); len(got) != len(tests) {
-		t.Errorf("functions = %v, want the %d of DESIGN.md", got, len(tests))
+		t.Errorf("functions = %v, want the %d of README", got, len(tests))
 	}
 	ctx, err := cfn.NewContext(tpl, cfn.Options{Resources: placeholders{}})
 	if err != nil {
@@ -171,11 +172,12 @@ func TestRepoTemplateStreamMapping(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", key, p[key], want)
 		}
 	}
-	// The filter must be valid JSON that lets exactly the event-producing
-	// item types through.
+	// The filter must be valid JSON that lets exactly the outbox event
+	// items' INSERTs through.
 	filters := p["FilterCriteria"].(map[string]any)["Filters"].([]any)
 	var pattern struct {
-		DynamoDB struct {
+		EventName []string `json:"eventName"`
+		DynamoDB  struct {
 			NewImage struct {
 				Type struct {
 					S []string `json:"S"`
@@ -189,8 +191,11 @@ func TestRepoTemplateStreamMapping(t *testing.T) {
 	if err := json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern); err != nil {
 		t.Fatalf("filter pattern: %v", err)
 	}
-	if got := strings.Join(pattern.DynamoDB.NewImage.Type.S, ","); got != "POST,GROUP,INVITATION" {
-		t.Errorf("filtered types = %s, want POST,GROUP,INVITATION", got)
+	if got := strings.Join(pattern.DynamoDB.NewImage.Type.S, ","); got != dynamostore.TypeEvent {
+		t.Errorf("filtered types = %s, want %s", got, dynamostore.TypeEvent)
+	}
+	if got := strings.Join(pattern.EventName, ","); got != "INSERT" {
+		t.Errorf("filtered event names = %s, want INSERT", got)
 	}
 	dest := p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]
 	if refs := tpl.References(dest); !reflect.DeepEqual(refs, []string{"FanoutDeadLetterQueue"}) || tpl.Resources["FanoutDeadLetterQueue"].Type != "AWS::SQS::Queue" {

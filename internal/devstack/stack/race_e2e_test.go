@@ -13,7 +13,8 @@ import (
 	"github.com/groupcast/groupcast/pkg/client"
 )
 
-// raceTrials: the issue saw the leak in about 3% of trials (10 of 320), so
+// raceTrials: the unfixed leave/subscribe race leaked in about 3% of
+// trials (10 of 320), so
 // 200 trials would show it about 6 times on the unfixed code while keeping
 // the test to a few tens of seconds on the shared stack.
 const raceTrials = 200

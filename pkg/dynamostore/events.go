@@ -1,0 +1,110 @@
+package dynamostore
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/groupcast/groupcast/pkg/groupcast"
+)
+
+// EventItem is one outbox event, written in the transaction of the change
+// that caused it (PK = its stream: GROUP#gid, USER#uid or PUBLIC; SK =
+// EVENT#<seq>, a ULID, so a stream's events sort in change order). The
+// fan-out's stream filter passes only these items, and only their INSERTs.
+type EventItem struct {
+	PK        string `dynamodbav:"PK"`
+	SK        string `dynamodbav:"SK"`
+	Type      string `dynamodbav:"type"`
+	EventID   string `dynamodbav:"eventId"`
+	EventType string `dynamodbav:"eventType"`
+	// Envelope is the event's JSON exactly as clients receive it.
+	Envelope string        `dynamodbav:"envelope"`
+	Audience EventAudience `dynamodbav:"audience"`
+	Inbox    EventInbox    `dynamodbav:"inbox"`
+	// TTL (epoch seconds): the outbox keeps events for history only.
+	TTL int64 `dynamodbav:"ttl"`
+}
+
+// EventAudience is groupcast.Audience as stored.
+type EventAudience struct {
+	UserID       string `dynamodbav:"userId,omitempty"`
+	GroupID      string `dynamodbav:"groupId,omitempty"`
+	ExceptUserID string `dynamodbav:"exceptUserId,omitempty"`
+}
+
+// EventInbox is groupcast.Inbox as stored.
+type EventInbox struct {
+	UserID       string `dynamodbav:"userId,omitempty"`
+	MembersOf    string `dynamodbav:"membersOf,omitempty"`
+	ExceptUserID string `dynamodbav:"exceptUserId,omitempty"`
+}
+
+// eventStreamPK is the partition of an event's stream.
+func eventStreamPK(e groupcast.Event) string {
+	switch kind, id := e.Stream(); kind {
+	case groupcast.StreamUser:
+		return prefixUser + id
+	case groupcast.StreamPublic:
+		return gsi1PublicFeed
+	default:
+		return prefixGroup + id
+	}
+}
+
+// NewEventItem is the outbox item of e.
+func NewEventItem(e groupcast.Event) (EventItem, error) {
+	if e.Seq == "" || e.ExpiresAt.IsZero() {
+		return EventItem{}, fmt.Errorf("event %s has no sequence id or expiry", e.ID)
+	}
+	env, err := e.Envelope()
+	if err != nil {
+		return EventItem{}, err
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return EventItem{}, fmt.Errorf("encode envelope of %s: %w", e.ID, err)
+	}
+	return EventItem{
+		PK: eventStreamPK(e), SK: prefixEvent + e.Seq, Type: TypeEvent,
+		EventID: e.ID, EventType: string(e.Type), Envelope: string(body),
+		Audience: EventAudience(e.Audience), Inbox: EventInbox(e.Inbox),
+		TTL: e.ExpiresAt.Unix(),
+	}, nil
+}
+
+// Delivery converts the item to what the fan-out sends.
+func (it EventItem) Delivery() (groupcast.Delivery, error) {
+	var env groupcast.Envelope
+	if err := json.Unmarshal([]byte(it.Envelope), &env); err != nil {
+		return groupcast.Delivery{}, fmt.Errorf("decode envelope of event %s: %w", it.EventID, err)
+	}
+	return groupcast.Delivery{Envelope: env, Audience: groupcast.Audience(it.Audience), Inbox: groupcast.Inbox(it.Inbox)}, nil
+}
+
+// DecodeEvent reads an event item from a stream image; ok is false when the
+// image is some other item.
+func DecodeEvent(image map[string]types.AttributeValue) (d groupcast.Delivery, ok bool, err error) {
+	var it EventItem
+	if err := attributevalue.UnmarshalMap(image, &it); err != nil {
+		return groupcast.Delivery{}, false, fmt.Errorf("decode event item: %w", err)
+	}
+	if it.Type != TypeEvent {
+		return groupcast.Delivery{}, false, nil
+	}
+	d, err = it.Delivery()
+	return d, err == nil, err
+}
+
+// putEvent is the transaction action that writes e to the outbox. The
+// condition only guards against a sequence id collision overwriting
+// another event.
+func (s *Store) putEvent(e groupcast.Event) (types.TransactWriteItem, error) {
+	it, err := NewEventItem(e)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return s.transactPut(it, notExists())
+}
