@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -84,6 +85,15 @@ type Options struct {
 	// Progress receives a line per start-up step, one per function as it
 	// builds (with its time), and "ready" with the endpoints; nil for none.
 	Progress io.Writer
+
+	// DataDir, when set, keeps tables, items, stream records, the stream
+	// mappings' positions and the token signing key there across restarts
+	// (see persist.go). "" keeps everything in memory. Tokens stay valid
+	// only if the token issuer's address (its "iss") stays the same.
+	DataDir string
+	// Watch rebuilds a function when its source, or a module-local package
+	// it imports, changes, and swaps its instances (see watch.go).
+	Watch bool
 }
 
 func (o *Options) setDefaults() {
@@ -150,6 +160,8 @@ type Stack struct {
 	servers  []*http.Server
 	ws       []*wsgw.Gateway
 	pollers  []*esm.Poller
+	checks   *checkpoints  // DataDir only
+	stopSave chan struct{} // stops the checkpoint writer
 	closers  []func(context.Context) error
 	closeMu  sync.Mutex
 	isClosed bool
@@ -167,6 +179,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 	b.s.region = opts.Region
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
 	b.s.iam = iam.NewRegistry(opts.Region, opts.AccountID, opts.StackName)
 	if b.s.admin, err = b.s.iam.AddAdmin(opts.AdminCredentials); err != nil {
 		return nil, err
@@ -254,7 +271,11 @@ func (b *builder) startTokenIssuer(context.Context) error {
 		return err
 	}
 	b.issuer = "http://" + l.Addr().String()
-	b.s.issuer, err = tokens.New(tokens.Options{Issuer: b.issuer, Audience: b.opts.Audience})
+	var keyFile string
+	if b.opts.DataDir != "" {
+		keyFile = filepath.Join(b.opts.DataDir, tokenKeyFile)
+	}
+	b.s.issuer, err = tokens.New(tokens.Options{Issuer: b.issuer, Audience: b.opts.Audience, KeyFile: keyFile})
 	if err != nil {
 		return fmt.Errorf("token issuer: %w", err)
 	}
@@ -350,7 +371,7 @@ func (b *builder) startDynamoDB(ctx context.Context) error {
 	s, opts := b.s, b.opts
 	var err error
 	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID,
-		Retention: opts.StreamRetention, Logger: opts.Logger, Auth: s.iam, ClientCredentials: s.admin})
+		Retention: opts.StreamRetention, Logger: opts.Logger, Auth: s.iam, ClientCredentials: s.admin, DataDir: opts.DataDir})
 	if err != nil {
 		return fmt.Errorf("dynamodb: %w", err)
 	}
@@ -366,7 +387,13 @@ func (b *builder) startDynamoDB(ctx context.Context) error {
 		}
 		info, err := s.dynamo.CreateTable(ctx, spec)
 		var inUse *types.ResourceInUseException
-		if errors.As(err, &inUse) {
+		if errors.As(err, &inUse) && opts.DataDir != "" {
+			// Restored from the data directory, with its stream.
+			if info.StreamARN, err = b.existingTable(ctx, id, spec); err != nil {
+				return err
+			}
+			info.Name = b.r.tableNames[id]
+		} else if errors.As(err, &inUse) {
 			// An external DynamoDB keeps its tables across runs, but the
 			// stream of a table the stack did not create would be invisible
 			// to it; a fresh name keeps the stream and the old data intact.
@@ -531,11 +558,24 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if b.opts.DataDir != "" {
+		if b.s.checks, err = loadCheckpoints(b.opts.DataDir); err != nil {
+			return err
+		}
+		b.s.stopSave = make(chan struct{})
+		go b.s.checks.saveEvery(b.s.stopSave, func(err error) { b.s.log.Error("devstack: save checkpoints", "err", err) })
+	}
 	for _, m := range maps {
 		if err := b.checkStreamAccess(m); err != nil {
 			return err
 		}
-		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger})
+		eo := esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger}
+		if c := b.s.checks; c != nil {
+			key := mappingKey(m)
+			eo.ResumeAfter = c.get(key)
+			eo.OnCheckpoint = func(seq string) { c.set(key, seq) }
+		}
+		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, eo)
 		if err != nil {
 			return fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
 		}
@@ -633,6 +673,11 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	for _, p := range s.pollers {
 		p.Close()
+	}
+	if s.checks != nil {
+		// The pollers are stopped: these are the final positions.
+		close(s.stopSave)
+		errs = append(errs, s.checks.save())
 	}
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
