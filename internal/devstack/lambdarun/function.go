@@ -77,10 +77,11 @@ type function struct {
 	// a new instance is started only when none is idle, at most that many exist.
 	slots chan struct{}
 
-	mu      sync.Mutex
-	idle    []*instance // most recently used last; taken from the end so older ones age out
-	all     map[*instance]struct{}
-	started int
+	mu          sync.Mutex
+	idle        []*instance // most recently used last; taken from the end so older ones age out
+	all         map[*instance]struct{}
+	started     int
+	invocations int
 }
 
 func newFunction(cfg Function, region, accountID string) (*function, error) {
@@ -255,10 +256,12 @@ type Stats struct {
 	Instances int // live processes
 	Idle      int // live processes waiting for work
 	Started   int // processes started since Register
+	// Invocations counts Invoke calls since Register, whatever their outcome.
+	Invocations int
 }
 
 func (f *function) stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Stats{Instances: len(f.all), Idle: len(f.idle), Started: f.started}
+	return Stats{Instances: len(f.all), Idle: len(f.idle), Started: f.started, Invocations: f.invocations}
 }

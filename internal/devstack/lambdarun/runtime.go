@@ -179,6 +179,9 @@ func (r *Runtime) Invoke(ctx context.Context, name string, payload []byte) ([]by
 	}
 	r.inflight.Add(1)
 	r.mu.Unlock()
+	fn.mu.Lock()
+	fn.invocations++
+	fn.mu.Unlock()
 
 	select {
 	case fn.slots <- struct{}{}:

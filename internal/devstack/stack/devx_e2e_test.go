@@ -93,6 +93,12 @@ func TestRestartWithDataDirKeepsDataTokensAndPosition(t *testing.T) {
 
 	s = startWith(t, opts)
 	defer closeStack(t, s)
+	// Everything the fan-out saw before was delivered and checkpointed:
+	// a replay would invoke it at once, with nothing new in the stream.
+	time.Sleep(2 * time.Second)
+	if st, _ := s.Runtime().Stats("FanoutFunction"); st.Invocations != 0 {
+		t.Fatalf("fan-out invoked %d times after the restart before anything new was written: the stream was replayed", st.Invocations)
+	}
 	// The old tokens, against the new process.
 	a.BaseURL, b.BaseURL = s.Endpoints.HTTPAPI, s.Endpoints.HTTPAPI
 	posts, err := a.ListPosts(testContext(t), g.GroupID, "")
