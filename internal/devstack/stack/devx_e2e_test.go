@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,109 @@ func TestRestartWithDataDirKeepsDataTokensAndPosition(t *testing.T) {
 	ev := awaitEvent(t, cb2, "group.post_created")
 	if !containsJSON(ev.Data, `"postId":"`+p2.PostID+`"`) {
 		t.Fatalf("first event after restart %s, want post %s (an old post was replayed)", ev.Data, p2.PostID)
+	}
+}
+
+// copyModule copies what the stack builds from (the module files, the
+// template, functions/ and pkg/) into a temporary directory, so a test
+// can edit sources without touching the real tree.
+func copyModule(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "..")
+	dst := t.TempDir()
+	for _, f := range []string{"go.mod", "go.sum", "template.yaml"} {
+		copyFile(t, filepath.Join(src, f), filepath.Join(dst, f))
+	}
+	for _, d := range []string{"functions", "pkg"} {
+		err := filepath.WalkDir(filepath.Join(src, d), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			copyFile(t, p, filepath.Join(dst, rel))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchSwapsChangedCodeKeepingState: with Watch, editing a package a
+// function imports changes that function's behaviour within seconds, on
+// the same open socket, with the data and subscriptions made before.
+func TestWatchSwapsChangedCodeKeepingState(t *testing.T) {
+	root := copyModule(t)
+	var progress lockedBuffer
+	s := startWith(t, func(o *stack.Options) {
+		o.Template, o.Watch, o.Progress, o.BuildDir = filepath.Join(root, "template.yaml"), true, &progress, t.TempDir()
+	})
+	defer closeStack(t, s)
+	a, b := newUser(t, s, "watch-a"), newUser(t, s, "watch-b")
+	g := groupWith(t, a, "public", b)
+	cb := b.connect(t, s, g.GroupID)
+	ctx := testContext(t)
+	if r, err := cb.Request(ctx, map[string]string{"action": "ping"}); err != nil || r.Type != "pong" {
+		t.Fatalf("ping before the change: %+v %v", r, err)
+	}
+
+	handler := filepath.Join(root, "pkg", "wsapi", "handler.go")
+	src, err := os.ReadFile(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(src), `typeReply{Type: "pong"}`, `typeReply{Type: "pong-v2"}`, 1)
+	if changed == string(src) {
+		t.Fatal("the ping reply is not where the test expects it")
+	}
+	if err := os.WriteFile(handler, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A rebuild links a binary or two on a shared 2-core machine: allow it
+	// minutes; the loop ends as soon as the new code answers.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r, err := cb.Request(ctx, map[string]string{"action": "ping"})
+		if err != nil {
+			t.Fatalf("socket lost during the swap: %v\n%s", err, progress.String())
+		}
+		if r.Type == "pong-v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %q after the change:\n%s", r.Type, progress.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Same socket, same subscription, same table: a post made before the
+	// change is listed, and a new one is pushed to the open socket.
+	before, err := a.CreatePost(ctx, g.GroupID, "ignored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitMatching(t, cb, "group.post_created", `"postId":"`+before.PostID+`"`)
+	if posts, err := b.ListPosts(ctx, g.GroupID, ""); err != nil || len(posts) != 1 {
+		t.Fatalf("posts after the swap: %+v %v", posts, err)
+	}
+	out := progress.String()
+	for _, want := range []string{"watch: pkg/wsapi/handler.go changed: rebuilding ", "MessageFunction", "  built MessageFunction in ", "watch: swapped "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
 	}
 }

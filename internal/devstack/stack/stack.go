@@ -161,6 +161,8 @@ type Stack struct {
 	ws       []*wsgw.Gateway
 	pollers  []*esm.Poller
 	checks   *checkpoints  // DataDir only
+	watch    *watcher      // Watch only
+	progress io.Writer
 	stopSave chan struct{} // stops the checkpoint writer
 	closers  []func(context.Context) error
 	closeMu  sync.Mutex
@@ -179,6 +181,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 	b.s.region = opts.Region
+	b.s.progress = opts.Progress
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
@@ -217,6 +220,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Only != "" && len(b.s.Functions) == 0 {
 		return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
 	}
+	if opts.Watch {
+		if err := b.startWatch(ctx, b.bins); err != nil {
+			return nil, err
+		}
+	}
 	e := b.s.Endpoints
 	if opts.Only == "" {
 		b.say("ready in %.1f s: HTTP API %s, WebSocket %s, tokens %s, DynamoDB %s", time.Since(began).Seconds(), e.HTTPAPI, e.WebSocket, e.Tokens, e.DynamoDB)
@@ -247,6 +255,7 @@ type builder struct {
 	httpL, wsL            map[string]net.Listener // by API logical id
 	tableIDs, functionIDs []string
 	fns                   []function
+	bins                  map[string]string // function id -> binary
 }
 
 func (b *builder) loadTemplate(context.Context) error {
@@ -453,6 +462,7 @@ func (b *builder) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.bins = bins
 	for _, f := range b.fns {
 		if err := s.runtime.Register(lambdarun.Function{Name: f.ID, Binary: bins[f.ID], Env: f.Env, Timeout: f.Timeout, MemoryMB: f.MemoryMB, MaxConcurrency: opts.MaxConcurrency, Credentials: f.Credentials}); err != nil {
 			return err
@@ -668,6 +678,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	s.isClosed = true
 	var errs []error
+	if s.watch != nil {
+		s.watch.close()
+	}
 	for _, gw := range s.ws {
 		errs = append(errs, gw.Shutdown(ctx))
 	}
