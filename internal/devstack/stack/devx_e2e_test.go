@@ -217,8 +217,9 @@ func TestWatchSwapsChangedCodeKeepingState(t *testing.T) {
 	if posts, err := b.ListPosts(ctx, g.GroupID, ""); err != nil || len(posts) != 1 {
 		t.Fatalf("posts after the swap: %+v %v", posts, err)
 	}
+	eventually(t, "the swap to be reported", func() bool { return strings.Contains(progress.String(), "watch: swapped ") })
 	out := progress.String()
-	for _, want := range []string{"watch: pkg/wsapi/handler.go changed: rebuilding ", "MessageFunction", "  built MessageFunction in ", "watch: swapped "} {
+	for _, want := range []string{"watch: pkg/wsapi/handler.go changed: rebuilding ", "  built WsMessageFunction in ", "watch: swapped "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q:\n%s", want, out)
 		}

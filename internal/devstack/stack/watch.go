@@ -225,12 +225,15 @@ func (w *watcher) rebuild(ctx context.Context, paths []string) {
 			os.RemoveAll(filepath.Dir(prev))
 		}
 		w.bins[id] = bin
-		if deps, err := w.listDeps(w.pkgs[id]); err == nil {
-			w.deps[id] = deps
-		}
 	}
 	if len(bins) > 0 {
 		w.say("watch: swapped %s in %.1f s (invocations in flight finish on the old code)", strings.Join(slices.Sorted(maps.Keys(bins)), ", "), time.Since(began).Seconds())
+	}
+	// The change may have added or dropped imports.
+	for id := range bins {
+		if deps, err := w.listDeps(w.pkgs[id]); err == nil {
+			w.deps[id] = deps
+		}
 	}
 }
 
