@@ -162,6 +162,7 @@ type Stack struct {
 	pollers  []*esm.Poller
 	checks   *checkpoints  // DataDir only
 	watch    *watcher      // Watch only
+	ready    Ready
 	progress io.Writer
 	stopSave chan struct{} // stops the checkpoint writer
 	closers  []func(context.Context) error
@@ -219,6 +220,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if opts.Only != "" && len(b.s.Functions) == 0 {
 		return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
+	}
+	if err := b.describeReady(); err != nil {
+		return nil, err
 	}
 	if opts.Watch {
 		if err := b.startWatch(ctx, b.bins); err != nil {
@@ -712,4 +716,64 @@ func (s *Stack) Close(ctx context.Context) error {
 func localID(logicalID string) string {
 	sum := sha256.Sum256([]byte(logicalID))
 	return strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:10]
+}
+
+// Ready describes a running stack for other processes: what --ready-file
+// writes and `devstack invoke --stack` reads. It holds local credentials,
+// so it is written readable by its owner only.
+type Ready struct {
+	Endpoints
+	PID       int               `json:"pid"`
+	Region    string            `json:"region"`
+	AccountID string            `json:"accountId"`
+	StackName string            `json:"stackName"`
+	Tables    map[string]string `json:"tables"` // logical id -> table name
+	Admin     struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	} `json:"adminCredentials"`
+	DataDir   string                   `json:"dataDir,omitempty"`
+	RepoRoot  string                   `json:"repoRoot"` // where the functions build from
+	Functions map[string]ReadyFunction `json:"functions"`
+}
+
+// ReadyFunction is how the stack runs a function: a process started with
+// this package, environment and credentials behaves as the stack's own.
+type ReadyFunction struct {
+	Package     string            `json:"package"`
+	Env         map[string]string `json:"env"`
+	TimeoutMS   int64             `json:"timeoutMs"`
+	MemoryMB    int               `json:"memoryMb"`
+	Credentials struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+		SessionToken    string `json:"sessionToken,omitempty"`
+	} `json:"credentials"`
+}
+
+// Ready returns the description of the running stack.
+func (s *Stack) Ready() Ready {
+	r := s.ready
+	r.Endpoints, r.PID = s.Endpoints, os.Getpid()
+	r.Admin.AccessKeyID, r.Admin.SecretAccessKey = s.admin.AccessKeyID, s.admin.SecretAccessKey
+	return r
+}
+
+func (b *builder) describeReady() error {
+	root, err := filepath.Abs(b.tmpl.Dir)
+	if err != nil {
+		return err
+	}
+	r := Ready{Region: b.opts.Region, AccountID: b.opts.AccountID, StackName: b.opts.StackName, DataDir: b.opts.DataDir,
+		RepoRoot: root, Tables: map[string]string{}, Functions: map[string]ReadyFunction{}}
+	for _, id := range b.tableIDs {
+		r.Tables[id] = b.r.tableNames[id]
+	}
+	for _, f := range b.fns {
+		rf := ReadyFunction{Package: f.Package, Env: f.Env, TimeoutMS: f.Timeout.Milliseconds(), MemoryMB: f.MemoryMB}
+		rf.Credentials.AccessKeyID, rf.Credentials.SecretAccessKey, rf.Credentials.SessionToken = f.Credentials.AccessKeyID, f.Credentials.SecretAccessKey, f.Credentials.SessionToken
+		r.Functions[f.ID] = rf
+	}
+	b.s.ready = r
+	return nil
 }
