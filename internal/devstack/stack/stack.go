@@ -160,8 +160,8 @@ type Stack struct {
 	servers  []*http.Server
 	ws       []*wsgw.Gateway
 	pollers  []*esm.Poller
-	checks   *checkpoints  // DataDir only
-	watch    *watcher      // Watch only
+	checks   *checkpoints // DataDir only
+	watch    *watcher     // Watch only
 	ready    Ready
 	progress io.Writer
 	stopSave chan struct{} // stops the checkpoint writer
