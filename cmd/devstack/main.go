@@ -4,10 +4,13 @@
 // and a development token issuer.
 //
 //	go run ./cmd/devstack                    # start the stack
+//	go run ./cmd/devstack --watch --data-dir .devstack   # rebuild on change, keep state
 //	go run ./cmd/devstack invoke ApiFunction -e events/api-create-group.json
+//	go run ./cmd/devstack invoke --stack /tmp/devstack-local.json ApiFunction events/api-get-group.json
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +21,17 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
 	"github.com/groupcast/groupcast/internal/devstack/localaws"
@@ -64,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: devstack [flags]                            run template.yaml locally")
 		fmt.Fprintln(stderr, "       devstack invoke <LogicalId> [-e event.json]  invoke one function once")
+		fmt.Fprintln(stderr, "       devstack invoke --stack <ready-file> <LogicalId> <event.json>  ... against a running stack")
 		fs.PrintDefaults()
 	}
 	opts, ps := commonFlags(fs)
@@ -73,11 +82,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tokensPort := fs.Int("tokens-port", 3002, "development token issuer port")
 	dynamoPort := fs.Int("dynamodb-port", 8000, "DynamoDB (and DynamoDB Streams) port")
 	webPort := fs.Int("web-port", 3003, "demo app and browser client port (0: any free port, -1: off)")
-	readyFile := fs.String("ready-file", "", "write the endpoints as JSON to this file once everything accepts connections")
+	readyFile := fs.String("ready-file", "", "write the endpoints, table names and credentials as JSON to this file once everything accepts connections, for `devstack invoke --stack` (default "+defaultReadyFile("<stack-name>")+")")
+	fs.StringVar(&opts.DataDir, "data-dir", "", "keep tables, stream positions and the token signing key in this directory across restarts (default: in memory)")
+	fs.BoolVar(&opts.Watch, "watch", false, "rebuild a function when its code or a package of this module it imports changes, and swap its instances (state and sockets stay)")
 	verbose := fs.Bool("v", false, "debug logs from the stack itself")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the stack process on this address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *readyFile == "" {
+		*readyFile = defaultReadyFile(opts.StackName)
 	}
 	opts.Parameters = ps
 	addr := func(port int) string { return fmt.Sprintf("%s:%d", *host, port) }
@@ -118,16 +132,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		demoURL = u
 		fmt.Fprintf(stdout, "Demo app: %s   (the browser client is served at /client/)\n", demoURL)
 	}
-	if *readyFile != "" {
-		data, _ := json.MarshalIndent(struct {
-			stack.Endpoints
-			Demo string `json:"demo,omitempty"`
-		}{s.Endpoints, demoURL}, "", "  ")
-		if err := os.WriteFile(*readyFile, append(data, '\n'), 0o644); err != nil {
-			s.Close(context.Background())
-			return fmt.Errorf("ready file: %w", err)
-		}
+	data, _ := json.MarshalIndent(struct {
+		stack.Ready
+		Demo string `json:"demo,omitempty"`
+	}{s.Ready(), demoURL}, "", "  ")
+	// 0600: it holds the local admin and function keys.
+	if err := os.WriteFile(*readyFile, append(data, '\n'), 0o600); err != nil {
+		s.Close(context.Background())
+		return fmt.Errorf("ready file: %w", err)
 	}
+	fmt.Fprintf(stdout, "Ready file: %s   (devstack invoke --stack %[1]s <LogicalId> <event.json>)\n", *readyFile)
+	// A stale file would point invoke at ports nothing listens on.
+	defer os.Remove(*readyFile)
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "\ndevstack: shutting down (closing WebSockets with 1001)...")
 	// Ten seconds lets every $disconnect run and every function exit
@@ -217,12 +233,20 @@ Ctrl-C stops everything.
 `, e.Tokens, e.WebSocket, e.HTTPAPI)
 }
 
+// defaultReadyFile is where a stack writes its ready file unless told.
+func defaultReadyFile(stackName string) string {
+	return filepath.Join(os.TempDir(), "devstack-"+stackName+".json")
+}
+
 // invoke runs one function once with an event file, like `sam local invoke`.
 func invoke(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devstack invoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opts, ps := commonFlags(fs)
 	eventFile := fs.String("e", "", "event file (JSON); default: {}")
+	stackFile := fs.String("stack", "", "a running stack's ready file: invoke against its tables, token issuer and @connections instead of a new empty stack")
+	replace := replacements{}
+	fs.Var(&replace, "replace", "OLD=NEW: replace every OLD in the event text with NEW before invoking, e.g. a sample's group id with a real one (repeatable)")
 	// Accept `invoke Fn -e file` as well as `invoke -e file Fn`.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -231,11 +255,15 @@ func invoke(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
+	rest := fs.Args()
+	if id == "" && len(rest) > 0 {
+		id, rest = rest[0], rest[1:]
 	}
-	if id == "" {
-		return errors.New("usage: devstack invoke <LogicalId> [-e event.json]")
+	if *eventFile == "" && len(rest) == 1 {
+		*eventFile, rest = rest[0], nil
+	}
+	if id == "" || len(rest) > 0 {
+		return errors.New("usage: devstack invoke [--stack ready.json] <LogicalId> [-e] [event.json]")
 	}
 	payload := []byte("{}")
 	if *eventFile != "" {
@@ -243,9 +271,13 @@ func invoke(args []string, stdout, stderr io.Writer) error {
 		if payload, err = os.ReadFile(*eventFile); err != nil {
 			return err
 		}
-		if !json.Valid(payload) {
-			return fmt.Errorf("%s is not valid JSON", *eventFile)
-		}
+	}
+	payload = replace.apply(payload)
+	if !json.Valid(payload) {
+		return fmt.Errorf("%s is not valid JSON (after --replace)", *eventFile)
+	}
+	if *stackFile != "" {
+		return invokeAgainst(context.Background(), *stackFile, id, payload, stdout, stderr)
 	}
 	opts.Parameters = ps
 	opts.Only = id
@@ -259,4 +291,89 @@ func invoke(args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close(ctx)
 	return lambdarun.InvokeAndPrint(ctx, s.Runtime(), id, payload, stdout)
+}
+
+// replacements are --replace OLD=NEW pairs, applied in order.
+type replacements []string
+
+func (r *replacements) String() string { return strings.Join(*r, " ") }
+func (r *replacements) Set(v string) error {
+	old, _, ok := strings.Cut(v, "=")
+	if !ok || old == "" {
+		return fmt.Errorf("want OLD=NEW, got %q", v)
+	}
+	*r = append(*r, v)
+	return nil
+}
+
+func (r replacements) apply(b []byte) []byte {
+	for _, kv := range r {
+		old, val, _ := strings.Cut(kv, "=")
+		b = bytes.ReplaceAll(b, []byte(old), []byte(val))
+	}
+	return b
+}
+
+// invokeAgainst builds a function and runs it once the way the running
+// stack described in its ready file runs it: same environment (its table
+// names, DynamoDB, @connections and token issuer) and the stack's own
+// credentials for the function, so its IAM policies apply.
+func invokeAgainst(ctx context.Context, readyFile, id string, payload []byte, stdout, stderr io.Writer) error {
+	data, err := os.ReadFile(readyFile)
+	if err != nil {
+		return fmt.Errorf("ready file (is the stack running? it writes the file when ready and removes it when it stops): %w", err)
+	}
+	var r stack.Ready
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("ready file %s: %w", readyFile, err)
+	}
+	f, ok := r.Functions[id]
+	if !ok {
+		names := make([]string, 0, len(r.Functions))
+		for n := range r.Functions {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return fmt.Errorf("the stack in %s has no function %q (it has %s)", readyFile, id, strings.Join(names, ", "))
+	}
+	// A stack that has stopped leaves nothing to invoke against; say so
+	// rather than let the function time out on a closed port.
+	if err := reachable(ctx, r.DynamoDB); err != nil {
+		return fmt.Errorf("the stack in %s does not answer at %s (stopped?): %w", readyFile, r.DynamoDB, err)
+	}
+	rt, err := lambdarun.New(lambdarun.Options{LogWriter: stderr, Region: r.Region, AccountID: r.AccountID})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Time for SIGTERM and the default grace, then kill.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		rt.Close(closeCtx)
+	}()
+	bins, err := rt.Build(ctx, lambdarun.BuildSpec{RepoRoot: r.RepoRoot, Functions: map[string]string{id: f.Package}, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	fn := lambdarun.Function{Name: id, Binary: bins[id], Env: f.Env, Timeout: time.Duration(f.TimeoutMS) * time.Millisecond, MemoryMB: f.MemoryMB,
+		Credentials: aws.Credentials{AccessKeyID: f.Credentials.AccessKeyID, SecretAccessKey: f.Credentials.SecretAccessKey, SessionToken: f.Credentials.SessionToken}}
+	if err := rt.Register(fn); err != nil {
+		return err
+	}
+	return lambdarun.InvokeAndPrint(ctx, rt, id, payload, stdout)
+}
+
+// reachable checks that something accepts connections at a URL's host.
+func reachable(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	// Loopback answers at once; a second covers a busy machine.
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,6 +65,11 @@ type Options struct {
 	// ClientCredentials sign the requests of Client (and so CreateTable);
 	// with Auth they must be credentials Auth allows.
 	ClientCredentials aws.Credentials
+	// DataDir, when set, keeps tables, items, streams and their records in
+	// DataDir/dynamodb.json: restored at Start, written after changes and
+	// at Close (see persist.go). Only with the embedded backend: an
+	// external one keeps its own data. "" keeps everything in memory.
+	DataDir string
 }
 
 // Server is a running endpoint. Its methods are safe for concurrent use.
@@ -88,6 +94,8 @@ type Server struct {
 	tables  map[string]*tableMeta
 	streams map[string]*stream // by ARN, enabled and disabled
 	seq     uint64             // last sequence number assigned, across streams
+
+	dirty atomic.Bool // a change since the last snapshot (DataDir only)
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -140,12 +148,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		streams: map[string]*stream{},
 		stop:    make(chan struct{}),
 	}
+	if opts.DataDir != "" && opts.Backend != "" {
+		return nil, errors.New("dynamo: DataDir persists the embedded store; an external DynamoDB keeps its own data")
+	}
 	backendURL := opts.Backend
 	if backendURL == "" {
 		s.kumo = kumo.NewServer()
 		backendURL = s.kumo.URL
 	}
 	s.backend = &backend{url: backendURL, region: opts.Region, client: &http.Client{}}
+	if opts.DataDir != "" {
+		if err := s.restore(ctx); err != nil {
+			s.closeKumo()
+			return nil, fmt.Errorf("dynamo: restore from %s: %w", opts.DataDir, err)
+		}
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
@@ -167,6 +184,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		defer s.done.Done()
 		s.housekeeping()
 	}()
+	if opts.DataDir != "" {
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			s.persistLoop()
+		}()
+	}
 	s.log.Info("dynamo: listening", "url", s.url, "backend", backendURL)
 	return s, nil
 }
@@ -190,6 +214,12 @@ func (s *Server) Close() {
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
 	s.done.Wait()
+	if s.opts.DataDir != "" {
+		// Nothing writes any more: this snapshot is the final state.
+		if err := s.save(ctx); err != nil {
+			s.log.Error("dynamo: final snapshot", "dir", s.opts.DataDir, "err", err)
+		}
+	}
 	s.closeKumo()
 }
 
@@ -249,6 +279,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveDynamo(w http.ResponseWriter, r *http.Request, op string, body []byte) {
 	ctx := r.Context()
 	auth := r.Header.Get("Authorization")
+	switch op {
+	case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "CreateTable", "UpdateTable", "DeleteTable", "UpdateTimeToLive":
+		// After the change: a snapshot taken between marking and
+		// changing would clear the mark without holding the change.
+		defer s.markDirty()
+	}
 	switch op {
 	case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems":
 		s.write(w, ctx, op, body, auth)

@@ -113,6 +113,7 @@ func (s *Server) seedTTL(ctx context.Context, table, attr string, keys keySchema
 // re-checks expiry, so an item rewritten with a new TTL since the sweep
 // looked stays.
 func (s *Server) expire(ctx context.Context, table, attr string, keys keySchema, key item, nowValue map[string]any) error {
+	defer s.markDirty()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var out struct{ Attributes item }

@@ -96,6 +96,15 @@ type Options struct {
 	RetryBaseDelay, RetryMaxDelay time.Duration
 	// OnFailure, when set, is called with each failure record as it is made.
 	OnFailure func(FailureRecord)
+	// ResumeAfter, when set, is a sequence number this mapping had already
+	// processed (a checkpoint kept across a restart): polling resumes
+	// after it whatever StartingPosition says, as a Lambda mapping keeps
+	// its position in the shard.
+	ResumeAfter string
+	// OnCheckpoint, when set, is called with the sequence number of the
+	// last record read once the batch it ended is done (delivered, or
+	// given up on); resuming after it neither replays nor skips.
+	OnCheckpoint func(seq string)
 }
 
 // Poller runs one mapping: one shard, one batch in flight, in order.
@@ -160,6 +169,13 @@ func Start(ctx context.Context, src Source, inv Invoker, m Mapping, opts Options
 	}
 	if m.StartingPosition == Latest {
 		pos = latest
+	}
+	if opts.ResumeAfter != "" {
+		// A checkpoint past the stream's end (its records were lost with a
+		// killed stack's last second) resumes at the end: past it, new
+		// records would be skipped. Sequence numbers are fixed-width, so
+		// string order is numeric order.
+		pos = min(opts.ResumeAfter, latest)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
@@ -229,6 +245,9 @@ func (p *Poller) run(ctx context.Context, pos string) {
 		}
 		if ctx.Err() != nil {
 			return // shutting down mid-batch: the batch was not finished
+		}
+		if next != pos && p.opts.OnCheckpoint != nil {
+			p.opts.OnCheckpoint(next)
 		}
 		pos = next
 	}

@@ -415,3 +415,55 @@ func startExact(t *testing.T, e *env, fn Invoker, m Mapping, opts Options) *Poll
 	t.Cleanup(p.Close)
 	return p
 }
+
+// A mapping restarted from its last checkpoint delivers what came after it
+// and nothing before, whatever its starting position; a checkpoint past the
+// stream's end resumes at the end.
+func TestResumeAfterCheckpoint(t *testing.T) {
+	tests := []struct {
+		name     string
+		position string
+		ahead    bool // the checkpoint is past the stream's last record
+		want     string
+	}{
+		{"trim horizon", TrimHorizon, false, "c"},
+		{"latest", Latest, false, "c"},
+		{"checkpoint past the end", TrimHorizon, true, "d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			first := newFake(nil)
+			checkpoints := make(chan string, 10)
+			p := start(t, e, first, Mapping{}, Options{OnCheckpoint: func(seq string) { checkpoints <- seq }})
+			e.put(t, "POST", "a", "b")
+			var last string
+			for got := ""; got != "a,b"; {
+				for _, k := range first.next(t) {
+					got = strings.TrimPrefix(got+","+k, ",")
+				}
+			}
+			latest, _ := e.srv.LatestSequenceNumber(e.table.StreamARN)
+			for last != latest {
+				select {
+				case last = <-checkpoints:
+				case <-time.After(waitLimit):
+					t.Fatalf("checkpoint %q, want %q", last, latest)
+				}
+			}
+			p.Close()
+			if tt.ahead {
+				last = "1" + strings.Repeat("9", 20)
+			}
+			second := newFake(nil)
+			if !tt.ahead {
+				e.put(t, "POST", "c")
+			}
+			start(t, e, second, Mapping{StartingPosition: tt.position}, Options{ResumeAfter: last})
+			if tt.ahead {
+				e.put(t, "POST", "d")
+			}
+			second.expectCalls(t, tt.want)
+		})
+	}
+}

@@ -77,10 +77,16 @@ type function struct {
 	// a new instance is started only when none is idle, at most that many exist.
 	slots chan struct{}
 
-	mu      sync.Mutex
-	idle    []*instance // most recently used last; taken from the end so older ones age out
-	all     map[*instance]struct{}
-	started int
+	mu          sync.Mutex
+	idle        []*instance // most recently used last; taken from the end so older ones age out
+	all         map[*instance]struct{}
+	started     int
+	invocations int
+	// binary and gen are the code new instances run: Replace swaps the
+	// binary and counts a generation, so instances of an older one are
+	// stopped instead of going back to the pool.
+	binary string
+	gen    int
 }
 
 func newFunction(cfg Function, region, accountID string) (*function, error) {
@@ -125,12 +131,13 @@ func newFunction(cfg Function, region, accountID string) (*function, error) {
 		arn:    fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, cfg.Name),
 		region: region,
 		slots:  make(chan struct{}, cfg.MaxConcurrency),
+		binary: cfg.Binary,
 		all:    make(map[*instance]struct{}),
 	}, nil
 }
 
 // environ builds the process environment from scratch, as Lambda does.
-func (f *function) environ(runtimeAPI string) []string {
+func (f *function) environ(runtimeAPI, binary string) []string {
 	env := map[string]string{}
 	for _, k := range hostEnv {
 		if v, ok := os.LookupEnv(k); ok {
@@ -153,9 +160,9 @@ func (f *function) environ(runtimeAPI string) []string {
 		"AWS_ACCESS_KEY_ID":     f.creds.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY": f.creds.SecretAccessKey,
 		"AWS_SESSION_TOKEN":     f.creds.SessionToken,
-		"_HANDLER":              filepath.Base(f.cfg.Binary),
-		"LAMBDA_TASK_ROOT":      filepath.Dir(f.cfg.Binary),
-		"LAMBDA_RUNTIME_DIR":    filepath.Dir(f.cfg.Binary),
+		"_HANDLER":              filepath.Base(binary),
+		"LAMBDA_TASK_ROOT":      filepath.Dir(binary),
+		"LAMBDA_RUNTIME_DIR":    filepath.Dir(binary),
 		"TZ":                    ":UTC", // Lambda runs in UTC
 	} {
 		env[k] = v
@@ -198,15 +205,39 @@ func (f *function) track(inst *instance) {
 	}
 }
 
-// putIdle returns a healthy instance to the pool.
-func (f *function) putIdle(inst *instance) {
+// putIdle returns a healthy instance to the pool; false for an instance
+// of replaced code, which the caller stops.
+func (f *function) putIdle(inst *instance) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, live := f.all[inst]; !live {
-		return
+		return true // it exited: nothing to stop
+	}
+	if inst.gen != f.gen {
+		return false
 	}
 	inst.lastUsed = time.Now()
 	f.idle = append(f.idle, inst)
+	return true
+}
+
+// code returns the binary new instances run and its generation.
+func (f *function) code() (string, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.binary, f.gen
+}
+
+// replace makes binary the code of new instances and returns the idle
+// instances of the old code, now out of the pool.
+func (f *function) replace(binary string) []*instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.binary = binary
+	f.gen++
+	old := f.idle
+	f.idle = nil
+	return old
 }
 
 // forget drops an instance whose process has exited.
@@ -255,10 +286,12 @@ type Stats struct {
 	Instances int // live processes
 	Idle      int // live processes waiting for work
 	Started   int // processes started since Register
+	// Invocations counts Invoke calls since Register, whatever their outcome.
+	Invocations int
 }
 
 func (f *function) stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Stats{Instances: len(f.all), Idle: len(f.idle), Started: f.started}
+	return Stats{Instances: len(f.all), Idle: len(f.idle), Started: f.started, Invocations: f.invocations}
 }

@@ -71,6 +71,8 @@ type instance struct {
 	current *invocation
 	initErr *FunctionError
 
+	gen int // the function's code generation this process runs
+
 	// Guarded by fn.mu, not mu.
 	lastUsed  time.Time
 	forgotten bool
@@ -100,9 +102,11 @@ func startInstance(fn *function, sink *logSink, logger *slog.Logger) (*instance,
 	// a stuck client and is generous because the client is our own child.
 	inst.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	cmd := exec.Command(fn.cfg.Binary)
-	cmd.Dir = filepath.Dir(fn.cfg.Binary)
-	cmd.Env = fn.environ(ln.Addr().String())
+	binary, gen := fn.code()
+	inst.gen = gen
+	cmd := exec.Command(binary)
+	cmd.Dir = filepath.Dir(binary)
+	cmd.Env = fn.environ(ln.Addr().String(), binary)
 	// The same writer for both streams makes os/exec use one pipe, so stdout
 	// and stderr lines keep their relative order, as in CloudWatch.
 	cmd.Stdout = inst.logs
@@ -113,7 +117,7 @@ func startInstance(fn *function, sink *logSink, logger *slog.Logger) (*instance,
 
 	if err := cmd.Start(); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", fn.cfg.Name, fn.cfg.Binary, err)
+		return nil, fmt.Errorf("start %s (%s): %w", fn.cfg.Name, binary, err)
 	}
 	go func() { _ = inst.srv.Serve(ln) }()
 	go inst.wait()

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -179,6 +180,9 @@ func (r *Runtime) Invoke(ctx context.Context, name string, payload []byte) ([]by
 	}
 	r.inflight.Add(1)
 	r.mu.Unlock()
+	fn.mu.Lock()
+	fn.invocations++
+	fn.mu.Unlock()
 
 	select {
 	case fn.slots <- struct{}{}:
@@ -282,7 +286,9 @@ func (r *Runtime) await(fn *function, inst *instance, inv *invocation) ([]byte, 
 	defer t.Stop()
 	select {
 	case res := <-inv.done:
-		fn.putIdle(inst)
+		if !fn.putIdle(inst) {
+			r.retire(inst) // its code was replaced while it ran
+		}
 		return res.result()
 	case <-inst.exited:
 		// The runtime may have reported the error and then exited (a panic).
@@ -310,6 +316,42 @@ func (res response) result() ([]byte, error) {
 		return nil, res.err
 	}
 	return res.payload, nil
+}
+
+// Replace swaps a registered function's code without stopping it, as a
+// Lambda code update does: invocations from now on start instances of
+// binary; idle instances of the old code stop now, busy ones once their
+// invocation ends. Its concurrency limit spans old and new instances.
+func (r *Runtime) Replace(name, binary string) error {
+	if _, err := os.Stat(binary); err != nil {
+		return fmt.Errorf("lambdarun: replace %s: %w", name, err)
+	}
+	bin, err := filepath.Abs(binary)
+	if err != nil {
+		return fmt.Errorf("lambdarun: replace %s: %w", name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	fn := r.funcs[name]
+	if fn == nil {
+		return fmt.Errorf("lambdarun: replace %s: function not registered", name)
+	}
+	for _, inst := range fn.replace(bin) {
+		r.retire(inst)
+	}
+	return nil
+}
+
+// retire stops an instance in the background; Close waits for it.
+func (r *Runtime) retire(inst *instance) {
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		inst.stop(context.Background(), r.opts.ShutdownGrace)
+	}()
 }
 
 // reap stops instances idle for longer than IdleTimeout.

@@ -598,3 +598,52 @@ func TestFunctionCredentials(t *testing.T) {
 		}
 	}
 }
+
+// Replace swaps a function's code: idle instances of the old code stop at
+// once, a busy one finishes its invocation on the old code and then stops,
+// and new invocations run the new code.
+func TestReplaceSwapsCodeLettingInvocationsFinish(t *testing.T) {
+	rt, _ := newRuntime(t, Options{})
+	register(t, rt, Function{Name: "F"}, "echo")
+	ctx := testContext(t)
+	g := newGate(t)
+	held := make(chan echoReply, 1)
+	go func() { held <- invokeEcho(t, ctx, rt, "F", g.payload()) }()
+	g.waitArrivals(t, ctx, 1)
+	invokeEcho(t, ctx, rt, "F", `{}`) // a second old instance, idle after this
+	if st, _ := rt.Stats("F"); st.Instances != 2 || st.Idle != 1 {
+		t.Fatalf("before Replace: %+v, want 2 instances, 1 idle", st)
+	}
+
+	if err := rt.Replace("F", binaries["fail"]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle old instance to stop", func() bool { st, _ := rt.Stats("F"); return st.Instances == 1 })
+	_, err := rt.Invoke(ctx, "F", []byte(`{}`))
+	var fe *FunctionError
+	if !errors.As(err, &fe) {
+		t.Fatalf("invocation after Replace: %v, want the new code's function error", err)
+	}
+	g.open()
+	if r := <-held; r.PID == 0 {
+		t.Fatalf("the held invocation did not finish on the old code: %+v", r)
+	}
+	waitFor(t, "the busy old instance to stop after its invocation", func() bool {
+		st, _ := rt.Stats("F")
+		return st.Instances == 1 && st.Idle == 1
+	})
+	if err := rt.Replace("Nope", binaries["fail"]); err == nil {
+		t.Error("Replace of an unregistered function succeeded")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

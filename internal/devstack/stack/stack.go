@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +87,15 @@ type Options struct {
 	// Progress receives a line per start-up step, one per function as it
 	// builds (with its time), and "ready" with the endpoints; nil for none.
 	Progress io.Writer
+
+	// DataDir, when set, keeps tables, items, stream records, the stream
+	// mappings' positions and the token signing key there across restarts
+	// (see persist.go). "" keeps everything in memory. Tokens stay valid
+	// only if the token issuer's address (its "iss") stays the same.
+	DataDir string
+	// Watch rebuilds a function when its source, or a module-local package
+	// it imports, changes, and swaps its instances (see watch.go).
+	Watch bool
 }
 
 func (o *Options) setDefaults() {
@@ -152,6 +162,11 @@ type Stack struct {
 	servers  []*http.Server
 	ws       []*wsgw.Gateway
 	pollers  []*esm.Poller
+	checks   *checkpoints // DataDir only
+	watch    *watcher     // Watch only
+	ready    Ready
+	progress io.Writer
+	stopSave chan struct{} // stops the checkpoint writer
 	closers  []func(context.Context) error
 	closeMu  sync.Mutex
 	isClosed bool
@@ -169,6 +184,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 	b.s.region = opts.Region
+	b.s.progress = opts.Progress
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
 	b.s.iam = iam.NewRegistry(opts.Region, opts.AccountID, opts.StackName)
 	if b.s.admin, err = b.s.iam.AddAdmin(opts.AdminCredentials); err != nil {
 		return nil, err
@@ -202,6 +223,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Only != "" && len(b.s.Functions) == 0 {
 		return nil, fmt.Errorf("the template has no AWS::Serverless::Function %q", opts.Only)
 	}
+	if err := b.describeReady(); err != nil {
+		return nil, err
+	}
+	if opts.Watch {
+		if err := b.startWatch(ctx, b.bins); err != nil {
+			return nil, err
+		}
+	}
 	e := b.s.Endpoints
 	if opts.Only == "" {
 		b.say("ready in %.1f s: HTTP API %s, WebSocket %s, tokens %s, DynamoDB %s", time.Since(began).Seconds(), e.HTTPAPI, e.WebSocket, e.Tokens, e.DynamoDB)
@@ -232,6 +261,7 @@ type builder struct {
 	httpL, wsL            map[string]net.Listener // by API logical id
 	tableIDs, functionIDs []string
 	fns                   []function
+	bins                  map[string]string // function id -> binary
 }
 
 func (b *builder) loadTemplate(context.Context) error {
@@ -256,7 +286,11 @@ func (b *builder) startTokenIssuer(context.Context) error {
 		return err
 	}
 	b.issuer = "http://" + l.Addr().String()
-	b.s.issuer, err = tokens.New(tokens.Options{Issuer: b.issuer, Audience: b.opts.Audience})
+	var keyFile string
+	if b.opts.DataDir != "" {
+		keyFile = filepath.Join(b.opts.DataDir, tokenKeyFile)
+	}
+	b.s.issuer, err = tokens.New(tokens.Options{Issuer: b.issuer, Audience: b.opts.Audience, KeyFile: keyFile})
 	if err != nil {
 		return fmt.Errorf("token issuer: %w", err)
 	}
@@ -352,7 +386,7 @@ func (b *builder) startDynamoDB(ctx context.Context) error {
 	s, opts := b.s, b.opts
 	var err error
 	s.dynamo, err = dynamo.Start(ctx, dynamo.Options{Addr: opts.DynamoDBAddr, Backend: opts.DynamoDBEndpoint, Region: opts.Region, AccountID: opts.AccountID,
-		Retention: opts.StreamRetention, Logger: opts.Logger, Auth: s.iam, ClientCredentials: s.admin})
+		Retention: opts.StreamRetention, Logger: opts.Logger, Auth: s.iam, ClientCredentials: s.admin, DataDir: opts.DataDir})
 	if err != nil {
 		return fmt.Errorf("dynamodb: %w", err)
 	}
@@ -368,7 +402,13 @@ func (b *builder) startDynamoDB(ctx context.Context) error {
 		}
 		info, err := s.dynamo.CreateTable(ctx, spec)
 		var inUse *types.ResourceInUseException
-		if errors.As(err, &inUse) {
+		if errors.As(err, &inUse) && opts.DataDir != "" {
+			// Restored from the data directory, with its stream.
+			if info.StreamARN, err = b.existingTable(ctx, id, spec); err != nil {
+				return err
+			}
+			info.Name = b.r.tableNames[id]
+		} else if errors.As(err, &inUse) {
 			// An external DynamoDB keeps its tables across runs, but the
 			// stream of a table the stack did not create would be invisible
 			// to it; a fresh name keeps the stream and the old data intact.
@@ -428,6 +468,7 @@ func (b *builder) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.bins = bins
 	for _, f := range b.fns {
 		if err := s.runtime.Register(lambdarun.Function{Name: f.ID, Binary: bins[f.ID], Env: f.Env, Timeout: f.Timeout, MemoryMB: f.MemoryMB, MaxConcurrency: opts.MaxConcurrency, Credentials: f.Credentials}); err != nil {
 			return err
@@ -533,11 +574,24 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if b.opts.DataDir != "" {
+		if b.s.checks, err = loadCheckpoints(b.opts.DataDir); err != nil {
+			return err
+		}
+		b.s.stopSave = make(chan struct{})
+		go b.s.checks.saveEvery(b.s.stopSave, func(err error) { b.s.log.Error("devstack: save checkpoints", "err", err) })
+	}
 	for _, m := range maps {
 		if err := b.checkStreamAccess(m); err != nil {
 			return err
 		}
-		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger})
+		eo := esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger}
+		if c := b.s.checks; c != nil {
+			key := mappingKey(m)
+			eo.ResumeAfter = c.get(key)
+			eo.OnCheckpoint = func(seq string) { c.set(key, seq) }
+		}
+		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, eo)
 		if err != nil {
 			return fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
 		}
@@ -630,11 +684,19 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	s.isClosed = true
 	var errs []error
+	if s.watch != nil {
+		s.watch.close()
+	}
 	for _, gw := range s.ws {
 		errs = append(errs, gw.Shutdown(ctx))
 	}
 	for _, p := range s.pollers {
 		p.Close()
+	}
+	if s.checks != nil {
+		// The pollers are stopped: these are the final positions.
+		close(s.stopSave)
+		errs = append(errs, s.checks.save())
 	}
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
@@ -656,4 +718,64 @@ func (s *Stack) Close(ctx context.Context) error {
 func localID(logicalID string) string {
 	sum := sha256.Sum256([]byte(logicalID))
 	return strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:10]
+}
+
+// Ready describes a running stack for other processes: what --ready-file
+// writes and `devstack invoke --stack` reads. It holds local credentials,
+// so it is written readable by its owner only.
+type Ready struct {
+	Endpoints
+	PID       int               `json:"pid"`
+	Region    string            `json:"region"`
+	AccountID string            `json:"accountId"`
+	StackName string            `json:"stackName"`
+	Tables    map[string]string `json:"tables"` // logical id -> table name
+	Admin     struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	} `json:"adminCredentials"`
+	DataDir   string                   `json:"dataDir,omitempty"`
+	RepoRoot  string                   `json:"repoRoot"` // where the functions build from
+	Functions map[string]ReadyFunction `json:"functions"`
+}
+
+// ReadyFunction is how the stack runs a function: a process started with
+// this package, environment and credentials behaves as the stack's own.
+type ReadyFunction struct {
+	Package     string            `json:"package"`
+	Env         map[string]string `json:"env"`
+	TimeoutMS   int64             `json:"timeoutMs"`
+	MemoryMB    int               `json:"memoryMb"`
+	Credentials struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+		SessionToken    string `json:"sessionToken,omitempty"`
+	} `json:"credentials"`
+}
+
+// Ready returns the description of the running stack.
+func (s *Stack) Ready() Ready {
+	r := s.ready
+	r.Endpoints, r.PID = s.Endpoints, os.Getpid()
+	r.Admin.AccessKeyID, r.Admin.SecretAccessKey = s.admin.AccessKeyID, s.admin.SecretAccessKey
+	return r
+}
+
+func (b *builder) describeReady() error {
+	root, err := filepath.Abs(b.tmpl.Dir)
+	if err != nil {
+		return err
+	}
+	r := Ready{Region: b.opts.Region, AccountID: b.opts.AccountID, StackName: b.opts.StackName, DataDir: b.opts.DataDir,
+		RepoRoot: root, Tables: map[string]string{}, Functions: map[string]ReadyFunction{}}
+	for _, id := range b.tableIDs {
+		r.Tables[id] = b.r.tableNames[id]
+	}
+	for _, f := range b.fns {
+		rf := ReadyFunction{Package: f.Package, Env: f.Env, TimeoutMS: f.Timeout.Milliseconds(), MemoryMB: f.MemoryMB}
+		rf.Credentials.AccessKeyID, rf.Credentials.SecretAccessKey, rf.Credentials.SessionToken = f.Credentials.AccessKeyID, f.Credentials.SecretAccessKey, f.Credentials.SessionToken
+		r.Functions[f.ID] = rf
+	}
+	b.s.ready = r
+	return nil
 }
