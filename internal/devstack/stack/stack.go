@@ -32,6 +32,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/httpgw"
 	"github.com/groupcast/groupcast/internal/devstack/iam"
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
+	localsqs "github.com/groupcast/groupcast/internal/devstack/sqs"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
 	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
@@ -41,7 +42,7 @@ type Options struct {
 	Template   string            // path to template.yaml
 	Parameters map[string]string // parameter overrides
 
-	HTTPAddr, WebSocketAddr, DynamoDBAddr, TokensAddr string
+	HTTPAddr, WebSocketAddr, DynamoDBAddr, TokensAddr, SQSAddr string
 
 	// DynamoDBEndpoint points the stack at an external DynamoDB (DynamoDB
 	// Local, LocalStack) instead of the embedded one.
@@ -79,6 +80,11 @@ type Options struct {
 	// see Stack.AdminCredentials.
 	AdminCredentials aws.Credentials
 
+	// Timing, when AWSTiming is set, makes the stack as slow as AWS where
+	// it matters to delivery (see timing.go); otherwise it is as fast as
+	// it can be.
+	Timing Timing
+
 	Logger       *slog.Logger
 	FunctionLogs io.Writer // labelled function output; default os.Stderr
 	// Progress receives a line per start-up step, one per function as it
@@ -90,7 +96,7 @@ func (o *Options) setDefaults() {
 	if o.Template == "" {
 		o.Template = "template.yaml"
 	}
-	for _, a := range []*string{&o.HTTPAddr, &o.WebSocketAddr, &o.DynamoDBAddr, &o.TokensAddr} {
+	for _, a := range []*string{&o.HTTPAddr, &o.WebSocketAddr, &o.DynamoDBAddr, &o.TokensAddr, &o.SQSAddr} {
 		if *a == "" {
 			*a = "127.0.0.1:0"
 		}
@@ -128,6 +134,7 @@ type Endpoints struct {
 	WebSocket  string `json:"webSocket"`  // ws://host:port/stage
 	Management string `json:"management"` // @connections base URL
 	DynamoDB   string `json:"dynamodb"`
+	SQS        string `json:"sqs"`
 	Tokens     string `json:"tokens"` // POST here to mint a token
 }
 
@@ -139,6 +146,7 @@ type Stack struct {
 	HTTPRoutes []string
 	WSRoutes   []string
 	Tables     []string
+	Queues     []string
 
 	log      *slog.Logger
 	iam      *iam.Registry
@@ -150,6 +158,9 @@ type Stack struct {
 	servers  []*http.Server
 	ws       []*wsgw.Gateway
 	pollers  []*esm.Poller
+	sqs      *localsqs.Server
+	// sqsPollers are the SQS event source mappings.
+	sqsPollers []*esm.SQSPoller
 	closers  []func(context.Context) error
 	closeMu  sync.Mutex
 	isClosed bool
@@ -178,9 +189,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	steps := []step{
 		{"", b.loadTemplate},
 		{"starting the token issuer", b.startTokenIssuer}, // its URL is a template parameter
+		{"", b.startSQS},                                  // queue URLs are intrinsic values
 		{"", b.evaluateTemplate},
 		{"", b.nameResources},                  // and open the APIs' listeners: endpoints are intrinsic values
 		{"starting DynamoDB", b.startDynamoDB}, // stream ARNs exist only after the tables do
+		{"", b.createQueues},
 		{"", b.startFunctions},                 // says how many it builds
 	}
 	if opts.Only == "" {
@@ -227,8 +240,8 @@ type builder struct {
 	cctx   *cfn.Context
 	issuer string // the token issuer's base URL
 
-	httpL, wsL            map[string]net.Listener // by API logical id
-	tableIDs, functionIDs []string
+	httpL, wsL                      map[string]net.Listener // by API logical id
+	tableIDs, functionIDs, queueIDs []string
 	fns                   []function
 }
 
@@ -320,7 +333,8 @@ func (b *builder) nameResources(context.Context) error {
 				b.functionIDs = append(b.functionIDs, id)
 			}
 		case "AWS::SQS::Queue":
-			r.queues[id] = opts.StackName + "-" + id
+			r.queues[id] = queueName(opts.StackName, id, res.Properties)
+			b.queueIDs = append(b.queueIDs, id)
 		case "AWS::Serverless::HttpApi":
 			l, err := b.listen(firstOr(len(b.httpL) == 0, opts.HTTPAddr))
 			if err != nil {
@@ -410,6 +424,7 @@ func (b *builder) startFunctions(ctx context.Context) error {
 		// without any code of theirs knowing about the stack.
 		f.Env["AWS_ENDPOINT_URL_DYNAMODB"] = s.dynamo.URL()
 		f.Env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = s.dynamo.URL()
+		f.Env["AWS_ENDPOINT_URL_SQS"] = s.sqs.URL()
 		for k, v := range opts.Env[id] {
 			f.Env[k] = v
 		}
@@ -485,9 +500,10 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	if err != nil {
 		return err
 	}
+	timing := b.opts.Timing.management() // one account throttle for every API
 	for _, id := range sortedKeys(apis) {
 		api := apis[id]
-		api.Config.Limits, api.Config.Logger, api.Config.Auth = b.opts.WebSocketLimits, b.opts.Logger, s.iam
+		api.Config.Limits, api.Config.Logger, api.Config.Auth, api.Config.Timing = b.opts.WebSocketLimits, b.opts.Logger, s.iam, timing
 		gw, err := wsgw.New(api.Config, s.runtime)
 		if err != nil {
 			return fmt.Errorf("WebSocket API %s: %w", id, err)
@@ -535,13 +551,14 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 		if err := b.checkStreamAccess(m); err != nil {
 			return err
 		}
-		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger})
+		p, err := esm.Start(ctx, b.s.dynamo, b.s.runtime, m, esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger,
+			OnFailure: b.sendOnFailure(m.FunctionName), PollInterval: b.opts.Timing.streamPollInterval()})
 		if err != nil {
 			return fmt.Errorf("event source mapping %s: %w", m.FunctionName, err)
 		}
 		b.s.pollers = append(b.s.pollers, p)
 	}
-	return nil
+	return b.startSQSMappings(ctx, resources)
 }
 
 // checkStreamAccess refuses a mapping whose function's role may not read
@@ -634,6 +651,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	for _, p := range s.pollers {
 		p.Close()
 	}
+	for _, p := range s.sqsPollers {
+		p.Close()
+	}
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
 	}
@@ -642,6 +662,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.dynamo != nil {
 		s.dynamo.Close()
+	}
+	if s.sqs != nil {
+		s.sqs.Close()
 	}
 	for _, c := range s.closers {
 		errs = append(errs, c(ctx))
