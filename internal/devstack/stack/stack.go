@@ -148,22 +148,22 @@ type Stack struct {
 	Tables     []string
 	Queues     []string
 
-	log      *slog.Logger
-	iam      *iam.Registry
-	admin    aws.Credentials
-	region   string
-	dynamo   *dynamo.Server
-	runtime  *lambdarun.Runtime
-	issuer   *tokens.Issuer
-	servers  []*http.Server
-	ws       []*wsgw.Gateway
-	pollers  []*esm.Poller
-	sqs      *localsqs.Server
+	log     *slog.Logger
+	iam     *iam.Registry
+	admin   aws.Credentials
+	region  string
+	dynamo  *dynamo.Server
+	runtime *lambdarun.Runtime
+	issuer  *tokens.Issuer
+	servers []*http.Server
+	ws      []*wsgw.Gateway
+	pollers []*esm.Poller
+	sqs     *localsqs.Server
 	// sqsPollers are the SQS event source mappings.
 	sqsPollers []*esm.SQSPoller
-	closers  []func(context.Context) error
-	closeMu  sync.Mutex
-	isClosed bool
+	closers    []func(context.Context) error
+	closeMu    sync.Mutex
+	isClosed   bool
 }
 
 // Start brings the whole template up and returns once every endpoint
@@ -194,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		{"", b.nameResources},                  // and open the APIs' listeners: endpoints are intrinsic values
 		{"starting DynamoDB", b.startDynamoDB}, // stream ARNs exist only after the tables do
 		{"", b.createQueues},
-		{"", b.startFunctions},                 // says how many it builds
+		{"", b.startFunctions}, // says how many it builds
 	}
 	if opts.Only == "" {
 		steps = append(steps, step{"starting the HTTP APIs", b.startHTTPAPIs},
@@ -242,7 +242,7 @@ type builder struct {
 
 	httpL, wsL                      map[string]net.Listener // by API logical id
 	tableIDs, functionIDs, queueIDs []string
-	fns                   []function
+	fns                             []function
 }
 
 func (b *builder) loadTemplate(context.Context) error {
