@@ -185,8 +185,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sender = senderID(p)
 	}
 	s.toKumo(in)
-	fwd, _ := json.Marshal(in)
-	status, resp, hdr, err := s.forward(r.Context(), op, fwd)
+	var status int
+	var resp []byte
+	var hdr http.Header
+	if op == "ReceiveMessage" {
+		status, resp, hdr, err = s.receive(r.Context(), in)
+	} else {
+		fwd, _ := json.Marshal(in)
+		status, resp, hdr, err = s.forward(r.Context(), op, fwd)
+	}
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.log.Error("sqs: forward", "op", op, "err", err)
@@ -372,6 +379,32 @@ func (s *Server) sender(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.senders[id]
+}
+
+// receive runs a ReceiveMessage long poll as a series of kumo polls of at
+// most a second. kumo returns a message whose visibility timeout ran out
+// only to a receive that starts after it did (it requeues on receive and
+// wakes long polls only on sends), so one 20 s kumo poll would miss it;
+// SQS returns it to the waiting poll. New messages still end a poll at once.
+func (s *Server) receive(ctx context.Context, in map[string]any) (int, []byte, http.Header, error) {
+	wait := -1.0 // not given: the queue's ReceiveMessageWaitTimeSeconds, which kumo applies
+	if v, ok := in["WaitTimeSeconds"].(float64); ok {
+		wait = v
+	}
+	if wait <= 1 {
+		fwd, _ := json.Marshal(in)
+		return s.forward(ctx, "ReceiveMessage", fwd)
+	}
+	deadline := time.Now().Add(time.Duration(wait) * time.Second)
+	for {
+		left := time.Until(deadline)
+		in["WaitTimeSeconds"] = min(1, max(0, int(left.Round(time.Second)/time.Second)))
+		fwd, _ := json.Marshal(in)
+		status, resp, hdr, err := s.forward(ctx, "ReceiveMessage", fwd)
+		if err != nil || status != http.StatusOK || left <= time.Second || bytes.Contains(resp, []byte(`"Messages"`)) {
+			return status, resp, hdr, err
+		}
+	}
 }
 
 func (s *Server) forward(ctx context.Context, op string, body []byte) (int, []byte, http.Header, error) {
