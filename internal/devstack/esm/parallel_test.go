@@ -144,7 +144,7 @@ func TestParallelizationFactor(t *testing.T) {
 	start(t, e, fn, Mapping{BatchSize: 2, ParallelizationFactor: n}, Options{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(fn.release) }) }
-	t.Cleanup(release) // runs before the poller's Close, even when the test fails
+	t.Cleanup(release)        // runs before the poller's Close, even when the test fails
 	e.put(t, "POST", keys[0]) // holds its lane
 	if got := <-fn.started; got != keys[0] {
 		t.Fatalf("first invocation for %s, want %s", got, keys[0])
