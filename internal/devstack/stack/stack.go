@@ -152,6 +152,7 @@ type Stack struct {
 	iam     *iam.Registry
 	admin   aws.Credentials
 	region  string
+	account string
 	dynamo  *dynamo.Server
 	runtime *lambdarun.Runtime
 	issuer  *tokens.Issuer
@@ -177,7 +178,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			b.s.Close(context.Background())
 		}
 	}()
-	b.s.region = opts.Region
+	b.s.region, b.s.account = opts.Region, opts.AccountID
 	b.s.iam = iam.NewRegistry(opts.Region, opts.AccountID, opts.StackName)
 	if b.s.admin, err = b.s.iam.AddAdmin(opts.AdminCredentials); err != nil {
 		return nil, err
@@ -621,6 +622,9 @@ func (s *Stack) AdminCredentials() aws.Credentials { return s.admin }
 
 // Region is the region the stack reports and signatures must be scoped to.
 func (s *Stack) Region() string { return s.region }
+
+// AccountID is the account in the stack's ARNs and queue URLs.
+func (s *Stack) AccountID() string { return s.account }
 
 // Runtime exposes the function runtime (for invocation statistics).
 func (s *Stack) Runtime() *lambdarun.Runtime { return s.runtime }
