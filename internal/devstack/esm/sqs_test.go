@@ -24,11 +24,10 @@ var queueSeq atomic.Int64
 
 // sqsEnv is a local SQS endpoint (no IAM) with a queue and its DLQ.
 type sqsEnv struct {
-	srv        *localsqs.Server
-	client     *sqs.Client
-	url, arn   string
-	dlqURL     string
-	queueNames []string
+	srv      *localsqs.Server
+	client   *sqs.Client
+	url, arn string
+	dlqURL   string
 }
 
 func newSQSEnv(t *testing.T, visibility, maxReceive int) *sqsEnv {
