@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tokensPort := fs.Int("tokens-port", 3002, "development token issuer port")
 	dynamoPort := fs.Int("dynamodb-port", 8000, "DynamoDB (and DynamoDB Streams) port")
 	webPort := fs.Int("web-port", 3003, "demo app and browser client port (0: any free port, -1: off)")
+	sqsPort := fs.Int("sqs-port", 9324, "SQS port")
 	readyFile := fs.String("ready-file", "", "write the endpoints, table names and credentials as JSON to this file once everything accepts connections, for `devstack invoke --stack` (default "+defaultReadyFile("<stack-name>")+")")
 	fs.StringVar(&opts.DataDir, "data-dir", "", "keep tables, stream positions and the token signing key in this directory across restarts (default: in memory)")
 	fs.BoolVar(&opts.Watch, "watch", false, "rebuild a function when its code or a package of this module it imports changes, and swap its instances (state and sockets stay)")
@@ -96,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	opts.Parameters = ps
 	addr := func(port int) string { return fmt.Sprintf("%s:%d", *host, port) }
 	opts.HTTPAddr, opts.WebSocketAddr, opts.TokensAddr, opts.DynamoDBAddr = addr(*httpPort), addr(*wsPort), addr(*tokensPort), addr(*dynamoPort)
+	opts.SQSAddr = addr(*sqsPort)
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -194,7 +196,16 @@ func commonFlags(fs *flag.FlagSet) (*stack.Options, params) {
 	// get them (each signs with its own key, held to its template policies).
 	fs.StringVar(&o.AdminCredentials.AccessKeyID, "admin-access-key-id", "AKIADEVSTACKADMIN000", "access key the local DynamoDB and @connections allow everything (for the aws CLI and tools)")
 	fs.StringVar(&o.AdminCredentials.SecretAccessKey, "admin-secret-access-key", "devstack-admin-secret", "secret of --admin-access-key-id")
+	timingFlags(fs, &o.Timing)
 	return o, ps
+}
+
+// timingFlags binds the AWS timing profile's flags (shared with loadgen's wording).
+func timingFlags(fs *flag.FlagSet, t *stack.Timing) {
+	fs.BoolVar(&t.AWS, "aws-timing", false, "AWS timing profile: stream polled every 250 ms (no wake on write), @connections latency and account throttle")
+	fs.DurationVar(&t.ConnectionsLatency, "connections-latency", stack.DefaultConnectionsLatency, "with --aws-timing: round trip of each @connections call")
+	fs.Float64Var(&t.ConnectionsRPS, "connections-rps", stack.DefaultConnectionsRPS, "with --aws-timing: account @connections rate (API Gateway's account throttle)")
+	fs.IntVar(&t.ConnectionsBurst, "connections-burst", stack.DefaultConnectionsBurst, "with --aws-timing: account throttle burst")
 }
 
 func printSummary(w io.Writer, s *stack.Stack) {
@@ -206,12 +217,15 @@ func printSummary(w io.Writer, s *stack.Stack) {
 	fmt.Fprintf(tw, "  WebSocket\t%s?token=<JWT>\n", e.WebSocket)
 	fmt.Fprintf(tw, "  @connections\t%s/@connections/{connectionId}\n", e.Management)
 	fmt.Fprintf(tw, "  DynamoDB\t%s   (aws dynamodb scan --table-name %s --endpoint-url %s)\n", e.DynamoDB, strings.Join(s.Tables, ","), e.DynamoDB)
+	if len(s.Queues) > 0 {
+		fmt.Fprintf(tw, "  SQS\t%s   (aws sqs receive-message --queue-url %s/%s/<name> --endpoint-url %s; queues: %s)\n", e.SQS, e.SQS, s.AccountID(), e.SQS, strings.Join(s.Queues, ", "))
+	}
 	admin := s.AdminCredentials()
 	fmt.Fprintf(tw, "  Admin keys\texport AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s   (the local endpoints check SigV4 and IAM)\n",
 		admin.AccessKeyID, admin.SecretAccessKey, s.Region())
 	base := strings.TrimSuffix(e.Tokens, "/token")
 	fmt.Fprintf(tw, "  Tokens\tPOST %s   JWKS %s\n", e.Tokens, base+"/.well-known/jwks.json")
-	fmt.Fprintf(tw, "  On-failure\tGET %s/_devstack/failures   (batches the stream mappings gave up on)\n", base)
+	fmt.Fprintf(tw, "  On-failure\tGET %s/_devstack/failures   (batches the stream mappings gave up on; also sent to their SQS destinations)\n", base)
 	tw.Flush()
 	fmt.Fprintf(w, "\nFunctions (real processes, Lambda Runtime API): %s\n", strings.Join(s.Functions, ", "))
 	fmt.Fprintln(w, "HTTP routes:")

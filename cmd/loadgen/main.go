@@ -103,6 +103,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	readyFile := fs.String("ready-file", "", "measure a running devstack: the file its --ready-file wrote")
 	retention := fs.Duration("stream-retention", 24*time.Hour, "in-process stack: how long stream records are kept (shorter separates data growth from leaks)")
 	template := fs.String("template", "template.yaml", "template for the in-process local stack")
+	var timing stack.Timing
+	fs.BoolVar(&timing.AWS, "aws-timing", false, "in-process stack: AWS timing profile (stream polled every 250 ms, @connections latency and account throttle)")
+	fs.DurationVar(&timing.ConnectionsLatency, "connections-latency", stack.DefaultConnectionsLatency, "in-process stack with --aws-timing: round trip of each @connections call")
+	fs.Float64Var(&timing.ConnectionsRPS, "connections-rps", stack.DefaultConnectionsRPS, "in-process stack with --aws-timing: account @connections rate")
+	fs.IntVar(&timing.ConnectionsBurst, "connections-burst", stack.DefaultConnectionsBurst, "in-process stack with --aws-timing: account throttle burst")
 	fs.IntVar(&cfg.Members, "members", 10, "users in the group (the first one posts)")
 	fs.IntVar(&cfg.Connections, "connections", 100, "WebSocket connections, spread over the members")
 	fs.IntVar(&cfg.Posts, "posts", 20, "posts to make")
@@ -167,6 +172,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		local, err = stack.Start(ctx, stack.Options{
 			Template:        *template,
 			StreamRetention: *retention,
+			Timing:          timing,
 			// The load test posts faster than the production per-user limit.
 			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
 			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

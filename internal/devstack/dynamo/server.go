@@ -442,6 +442,7 @@ func (s *Server) appendRecords(recs []pending) {
 		r.ShardID = p.stream.shardID
 		r.TableName = p.stream.table
 		r.ViewType = p.stream.viewType
+		r.PartitionKey = p.stream.keys.hash
 		p.stream.records = append(p.stream.records, r)
 		p.stream.lastSeq = s.seq
 		woken[p.stream] = true

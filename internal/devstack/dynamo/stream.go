@@ -51,6 +51,7 @@ type Record struct {
 	SizeBytes      int64
 	ViewType       string
 	Keys           map[string]json.RawMessage
+	PartitionKey   string // the table's partition key attribute name, for ParallelizationFactor's per-key lanes
 	NewImage       map[string]json.RawMessage
 	OldImage       map[string]json.RawMessage
 	UserIdentity   *Identity

@@ -7,7 +7,10 @@
 // It reads through Source, which internal/devstack/dynamo's Server implements:
 // a reader that finds nothing waits on the stream's wake-up channel, so a
 // record reaches the function moments after the write and an idle mapping
-// uses no CPU.
+// uses no CPU. With Options.PollInterval it instead polls on a fixed tick
+// and ignores the wake-up, as Lambda does (the AWS timing profile).
+//
+// sqs.go is the SQS event source mapping.
 package esm
 
 import (
@@ -16,7 +19,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +68,11 @@ const (
 	defaultRetryBase   = 100 * time.Millisecond
 	defaultRetryMax    = 10 * time.Second
 	failureRecordLimit = 1000 // failures kept in memory; the oldest go first so a poison stream cannot grow memory without bound
+	maxParallelization = 10   // ParallelizationFactor is 1..10 concurrent batches per shard
+	// LambdaPollInterval: Lambda polls each shard of a DynamoDB stream
+	// "at a base rate of 4 times per second", so a record waits 0-250 ms.
+	// https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#services-dynamodb-polling
+	LambdaPollInterval = 250 * time.Millisecond
 )
 
 // Mapping is one event source mapping, with the template's settings.
@@ -81,6 +92,11 @@ type Mapping struct {
 	// no limit; otherwise 60 to 604800.
 	MaximumRecordAgeInSeconds int
 	OnFailureDestination      string // DestinationConfig.OnFailure.Destination ARN; "" still keeps the record locally
+	// ParallelizationFactor: concurrent batches per shard, 1..10 (0 = 1).
+	// Records are spread over that many lanes by a hash of the partition
+	// key, so one key's records stay in order and never run concurrently.
+	// https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#services-ddb-params
+	ParallelizationFactor int
 }
 
 // Options configure a Poller.
@@ -105,6 +121,13 @@ type Options struct {
 	// last record read once the batch it ended is done (delivered, or
 	// given up on); resuming after it neither replays nor skips.
 	OnCheckpoint func(seq string)
+	// PollInterval > 0 reads the stream on that fixed tick only, never on
+	// a write's wake-up (Lambda's behaviour; LambdaPollInterval). 0 wakes
+	// on every write, for fast local development.
+	PollInterval time.Duration
+	// Ticks, when set, replaces PollInterval's ticker (tests: each value
+	// sent is one poll).
+	Ticks <-chan time.Time
 }
 
 // Poller runs one mapping: one shard, one batch in flight, in order.
@@ -119,6 +142,8 @@ type Poller struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	tick <-chan time.Time // nil: wake on write
 
 	mu       sync.Mutex
 	failures []FailureRecord
@@ -177,10 +202,21 @@ func Start(ctx context.Context, src Source, inv Invoker, m Mapping, opts Options
 		// string order is numeric order.
 		pos = min(opts.ResumeAfter, latest)
 	}
+	var ticker *time.Ticker
+	switch {
+	case opts.Ticks != nil:
+		p.tick = opts.Ticks
+	case opts.PollInterval > 0:
+		ticker = time.NewTicker(opts.PollInterval)
+		p.tick = ticker.C
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	go func() {
 		defer close(p.done)
+		if ticker != nil {
+			defer ticker.Stop()
+		}
 		p.run(runCtx, pos)
 	}()
 	return p, nil
@@ -202,6 +238,11 @@ func normalize(m *Mapping) error {
 		return fmt.Errorf("esm %s: MaximumRecordAgeInSeconds %d must be -1 or %d..%d", m.FunctionName, m.MaximumRecordAgeInSeconds, minRecordAgeSecs, maxRecordAgeSecs)
 	case len(m.FilterPatterns) > maxFilters:
 		return fmt.Errorf("esm %s: at most %d filter patterns", m.FunctionName, maxFilters)
+	case m.ParallelizationFactor < 0 || m.ParallelizationFactor > maxParallelization:
+		return fmt.Errorf("esm %s: ParallelizationFactor %d outside 1..%d", m.FunctionName, m.ParallelizationFactor, maxParallelization)
+	}
+	if m.ParallelizationFactor == 0 {
+		m.ParallelizationFactor = 1
 	}
 	if m.BatchSize == 0 {
 		m.BatchSize = DefaultBatchSize
@@ -232,6 +273,48 @@ type entry struct {
 }
 
 func (p *Poller) run(ctx context.Context, pos string) {
+	deliver := func(batch []entry) { p.deliver(ctx, batch, 0) }
+	if n := p.m.ParallelizationFactor; n > 1 {
+		lanes := make([]chan []entry, n)
+		var wg sync.WaitGroup
+		for i := range lanes {
+			// One batch waiting per lane: the reader stops when a lane is
+			// behind, so a failing key holds its lane, not memory.
+			lanes[i] = make(chan []entry, 1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range lanes[i] {
+					if ctx.Err() == nil {
+						p.deliver(ctx, b, 0)
+					}
+				}
+			}()
+		}
+		defer func() {
+			for _, l := range lanes {
+				close(l)
+			}
+			wg.Wait()
+		}()
+		deliver = func(batch []entry) {
+			parts := make([][]entry, n)
+			for _, e := range batch {
+				i := laneOf(e.rec, n)
+				parts[i] = append(parts[i], e)
+			}
+			for i, part := range parts {
+				if len(part) == 0 {
+					continue
+				}
+				select {
+				case lanes[i] <- part:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}
 	for ctx.Err() == nil {
 		batch, next, err := p.collect(ctx, pos)
 		if err != nil {
@@ -241,7 +324,7 @@ func (p *Poller) run(ctx context.Context, pos string) {
 			return
 		}
 		if len(batch) > 0 {
-			p.deliver(ctx, batch, 0)
+			deliver(batch)
 		}
 		if ctx.Err() != nil {
 			return // shutting down mid-batch: the batch was not finished
@@ -251,6 +334,22 @@ func (p *Poller) run(ctx context.Context, pos string) {
 		}
 		pos = next
 	}
+}
+
+// laneOf is the lane of a record's partition key: the same key always
+// goes to the same lane, which runs its batches one at a time, in order.
+func laneOf(r dynamo.Record, n int) int {
+	h := fnv.New32a()
+	if v, ok := r.Keys[r.PartitionKey]; ok {
+		h.Write(v)
+	} else {
+		// Without a known partition key, the whole key keeps per-item order.
+		for _, k := range slices.Sorted(maps.Keys(r.Keys)) {
+			h.Write([]byte(k))
+			h.Write(r.Keys[k])
+		}
+	}
+	return int(h.Sum32() % uint32(n))
 }
 
 // collect gathers the next batch of matching records after pos: at most
@@ -288,8 +387,12 @@ func (p *Poller) collect(ctx context.Context, pos string) (batch []entry, next s
 			defer t.Stop()
 			window = t.C
 		}
+		if p.tick != nil {
+			wake = nil // polling: a write does not wake the mapping
+		}
 		select {
 		case <-wake:
+		case <-p.tick:
 		case <-window:
 			return batch, next, nil
 		case <-ctx.Done():

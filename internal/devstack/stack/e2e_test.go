@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/groupcast/groupcast/internal/devstack/stack"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
@@ -566,6 +567,17 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 		if fails[0].RequestContext.Condition != "RetryAttemptsExhausted" || fails[0].DDBStreamBatchInfo.BatchSize < 1 {
 			t.Fatalf("on-failure record %+v", fails[0])
 		}
+		// The same record reached the FanoutDeadLetterQueue in the local SQS.
+		body := receiveFromQueue(t, s, "FanoutDeadLetterQueue")
+		var rec map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &rec); err != nil {
+			t.Fatalf("queue message %q: %v", body, err)
+		}
+		for _, k := range []string{"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"} {
+			if rec[k] == nil {
+				t.Errorf("queue message lacks %s: %s", k, body)
+			}
+		}
 	})
 }
 
@@ -703,4 +715,34 @@ func TestGatewayBodyRules(t *testing.T) {
 	if len(got.Items) != 0 {
 		t.Fatalf("u\\uFFFD has invitations %s", got.Items)
 	}
+}
+
+// receiveFromQueue long-polls the stack's queue whose name contains
+// logicalID, with the admin credentials, and returns one message body.
+func receiveFromQueue(t *testing.T, s *stack.Stack, logicalID string) string {
+	t.Helper()
+	var name string
+	for _, q := range s.Queues {
+		if strings.Contains(q, "-"+logicalID+"-") {
+			name = q
+		}
+	}
+	if name == "" {
+		t.Fatalf("no queue %s in %v", logicalID, s.Queues)
+	}
+	c := sqs.New(sqs.Options{Region: s.Region(), BaseEndpoint: aws.String(s.Endpoints.SQS),
+		Credentials: credentials.StaticCredentialsProvider{Value: s.AdminCredentials()}})
+	queueURL := s.Endpoints.SQS + "/" + s.AccountID() + "/" + name
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.ReceiveMessage(testContext(t), &sqs.ReceiveMessageInput{QueueUrl: &queueURL, WaitTimeSeconds: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) > 0 {
+			return aws.ToString(out.Messages[0].Body)
+		}
+	}
+	t.Fatalf("no message in %s", name)
+	return ""
 }

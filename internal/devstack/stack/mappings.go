@@ -21,7 +21,7 @@ func streamMappings(fns []function, resources map[string]map[string]any) ([]esm.
 			ev, _ := f.Events[name].(map[string]any)
 			switch ev["Type"] {
 			case "DynamoDB":
-			case "HttpApi":
+			case "HttpApi", "SQS": // SQS events: sqsMappings
 				continue
 			default:
 				return nil, fmt.Errorf("function %s event %s: event type %v is not supported by the local stack", f.ID, name, ev["Type"])
@@ -47,6 +47,9 @@ func streamMappings(fns []function, resources map[string]map[string]any) ([]esm.
 			return nil, fmt.Errorf("event source mapping %s: FunctionName %v is not a function of this stack", id, p["FunctionName"])
 		}
 		stream, _ := p["EventSourceArn"].(string)
+		if strings.HasPrefix(stream, "arn:aws:sqs:") {
+			continue // sqsMappings
+		}
 		if !strings.Contains(stream, ":dynamodb:") {
 			return nil, fmt.Errorf("event source mapping %s: EventSourceArn %v: only DynamoDB streams are supported by the local stack", id, p["EventSourceArn"])
 		}
@@ -76,6 +79,9 @@ func streamMapping(fn, stream string, p map[string]any) (m esm.Mapping, on bool)
 	if v, ok := number(p["MaximumRecordAgeInSeconds"]); ok {
 		m.MaximumRecordAgeInSeconds = int(v)
 	}
+	if v, ok := number(p["ParallelizationFactor"]); ok {
+		m.ParallelizationFactor = int(v)
+	}
 	for _, t := range stringList(p["FunctionResponseTypes"]) {
 		if t == "ReportBatchItemFailures" {
 			m.ReportBatchItemFailures = true
@@ -98,4 +104,68 @@ func streamMapping(fn, stream string, p map[string]any) (m esm.Mapping, on bool)
 		return m, false
 	}
 	return m, true
+}
+
+// sqsMappings reads the SQS events of the functions (SAM's Queue is the
+// queue ARN) and the AWS::Lambda::EventSourceMapping resources whose
+// EventSourceArn is a queue. queue maps a queue ARN to its URL and whether
+// it is FIFO; ok is false for a queue not in this stack.
+func sqsMappings(fns []function, resources map[string]map[string]any, queue func(arn string) (url string, fifo, ok bool)) ([]esm.SQSMapping, error) {
+	var out []esm.SQSMapping
+	add := func(what, fn, arn string, p map[string]any) error {
+		url, fifo, ok := queue(arn)
+		if !ok {
+			return fmt.Errorf("%s: queue %v is not an AWS::SQS::Queue of this stack", what, arn)
+		}
+		m := esm.SQSMapping{FunctionName: fn, QueueARN: arn, QueueURL: url, FIFO: fifo}
+		if v, ok := number(p["BatchSize"]); ok {
+			m.BatchSize = int(v)
+		}
+		if v, ok := number(p["MaximumBatchingWindowInSeconds"]); ok {
+			m.MaximumBatchingWindow = time.Duration(v) * time.Second
+		}
+		for _, t := range stringList(p["FunctionResponseTypes"]) {
+			if t == "ReportBatchItemFailures" {
+				m.ReportBatchItemFailures = true
+			}
+		}
+		if sc, ok := p["ScalingConfig"].(map[string]any); ok {
+			if v, ok := number(sc["MaximumConcurrency"]); ok {
+				m.MaximumConcurrency = int(v)
+			}
+		}
+		if enabled, ok := p["Enabled"]; ok && !truthy(enabled) {
+			return nil
+		}
+		out = append(out, m)
+		return nil
+	}
+	for _, f := range fns {
+		for _, name := range slices.Sorted(maps.Keys(f.Events)) {
+			ev, _ := f.Events[name].(map[string]any)
+			if ev["Type"] != "SQS" {
+				continue
+			}
+			p, _ := ev["Properties"].(map[string]any)
+			arn, _ := p["Queue"].(string)
+			if arn == "" {
+				return nil, fmt.Errorf("function %s event %s: Queue is required", f.ID, name)
+			}
+			if err := add(fmt.Sprintf("function %s event %s", f.ID, name), f.ID, arn, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		p := resources[id]
+		arn, _ := p["EventSourceArn"].(string)
+		if !strings.HasPrefix(arn, "arn:aws:sqs:") {
+			continue
+		}
+		fn, _ := p["FunctionName"].(string)
+		if err := add("event source mapping "+id, fn, arn, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

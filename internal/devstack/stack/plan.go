@@ -32,8 +32,8 @@ var (
 		"AWS::ApiGatewayV2::Authorizer":    true,
 		"AWS::ApiGatewayV2::Stage":         true,
 		"AWS::ApiGatewayV2::RouteResponse": true,
-		"AWS::SQS::Queue":                  true, // as an on-failure destination
-		"AWS::Lambda::EventSourceMapping":  true, // DynamoDB streams
+		"AWS::SQS::Queue":                  true,
+		"AWS::Lambda::EventSourceMapping":  true, // DynamoDB streams and SQS queues
 	}
 	ignored = map[string]string{
 		"AWS::ApiGatewayV2::Deployment":          "routes are live as soon as the stack starts",

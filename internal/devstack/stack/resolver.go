@@ -20,6 +20,7 @@ type resolver struct {
 	apiEndpoint map[string]string // logical id -> local base URL (ws:// or http://)
 	functions   map[string]string // logical id -> function name
 	queues      map[string]string // logical id -> queue name
+	sqsURL      string            // the local SQS endpoint
 }
 
 func newResolver(region, account string) *resolver {
@@ -40,7 +41,7 @@ func (r *resolver) Ref(id string, res cfn.Resource) (any, error) {
 	case "AWS::ApiGatewayV2::Api", "AWS::Serverless::HttpApi", "AWS::Serverless::Api":
 		return r.apiIDs[id], nil
 	case "AWS::SQS::Queue":
-		return fmt.Sprintf("http://sqs.%s.localhost/%s/%s", r.region, r.account, r.queues[id]), nil
+		return fmt.Sprintf("%s/%s/%s", r.sqsURL, r.account, r.queues[id]), nil
 	}
 	// Routes, integrations, authorizers, deployments: API Gateway returns an
 	// opaque id; the logical id lets the stack follow "integrations/${X}".

@@ -35,6 +35,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/iam"
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
 	"github.com/groupcast/groupcast/internal/devstack/localaws"
+	localsqs "github.com/groupcast/groupcast/internal/devstack/sqs"
 	"github.com/groupcast/groupcast/internal/devstack/tokens"
 	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 )
@@ -44,7 +45,7 @@ type Options struct {
 	Template   string            // path to template.yaml
 	Parameters map[string]string // parameter overrides
 
-	HTTPAddr, WebSocketAddr, DynamoDBAddr, TokensAddr string
+	HTTPAddr, WebSocketAddr, DynamoDBAddr, TokensAddr, SQSAddr string
 
 	// DynamoDBEndpoint points the stack at an external DynamoDB (DynamoDB
 	// Local, LocalStack) instead of the embedded one.
@@ -82,6 +83,11 @@ type Options struct {
 	// see Stack.AdminCredentials.
 	AdminCredentials aws.Credentials
 
+	// Timing, when AWSTiming is set, makes the stack as slow as AWS where
+	// it matters to delivery (see timing.go); otherwise it is as fast as
+	// it can be.
+	Timing Timing
+
 	Logger       *slog.Logger
 	FunctionLogs io.Writer // labelled function output; default os.Stderr
 	// Progress receives a line per start-up step, one per function as it
@@ -102,7 +108,7 @@ func (o *Options) setDefaults() {
 	if o.Template == "" {
 		o.Template = "template.yaml"
 	}
-	for _, a := range []*string{&o.HTTPAddr, &o.WebSocketAddr, &o.DynamoDBAddr, &o.TokensAddr} {
+	for _, a := range []*string{&o.HTTPAddr, &o.WebSocketAddr, &o.DynamoDBAddr, &o.TokensAddr, &o.SQSAddr} {
 		if *a == "" {
 			*a = "127.0.0.1:0"
 		}
@@ -140,6 +146,7 @@ type Endpoints struct {
 	WebSocket  string `json:"webSocket"`  // ws://host:port/stage
 	Management string `json:"management"` // @connections base URL
 	DynamoDB   string `json:"dynamodb"`
+	SQS        string `json:"sqs"`
 	Tokens     string `json:"tokens"` // POST here to mint a token
 }
 
@@ -151,25 +158,30 @@ type Stack struct {
 	HTTPRoutes []string
 	WSRoutes   []string
 	Tables     []string
+	Queues     []string
 
-	log      *slog.Logger
-	iam      *iam.Registry
-	admin    aws.Credentials
-	region   string
-	dynamo   *dynamo.Server
-	runtime  *lambdarun.Runtime
-	issuer   *tokens.Issuer
-	servers  []*http.Server
-	ws       []*wsgw.Gateway
-	pollers  []*esm.Poller
-	checks   *checkpoints // DataDir only
-	watch    *watcher     // Watch only
-	ready    Ready
-	progress io.Writer
-	stopSave chan struct{} // stops the checkpoint writer
-	closers  []func(context.Context) error
-	closeMu  sync.Mutex
-	isClosed bool
+	log     *slog.Logger
+	iam     *iam.Registry
+	admin   aws.Credentials
+	region  string
+	account string
+	dynamo  *dynamo.Server
+	runtime *lambdarun.Runtime
+	issuer  *tokens.Issuer
+	servers []*http.Server
+	ws      []*wsgw.Gateway
+	pollers []*esm.Poller
+	sqs     *localsqs.Server
+	// sqsPollers are the SQS event source mappings.
+	sqsPollers []*esm.SQSPoller
+	checks     *checkpoints // DataDir only
+	watch      *watcher     // Watch only
+	ready      Ready
+	progress   io.Writer
+	stopSave   chan struct{} // stops the checkpoint writer
+	closers    []func(context.Context) error
+	closeMu    sync.Mutex
+	isClosed   bool
 }
 
 // Start brings the whole template up and returns once every endpoint
@@ -183,7 +195,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			b.s.Close(context.Background())
 		}
 	}()
-	b.s.region = opts.Region
+	b.s.region, b.s.account = opts.Region, opts.AccountID
 	b.s.progress = opts.Progress
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
@@ -201,10 +213,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	steps := []step{
 		{"", b.loadTemplate},
 		{"starting the token issuer", b.startTokenIssuer}, // its URL is a template parameter
+		{"", b.startSQS},                                  // queue URLs are intrinsic values
 		{"", b.evaluateTemplate},
 		{"", b.nameResources},                  // and open the APIs' listeners: endpoints are intrinsic values
 		{"starting DynamoDB", b.startDynamoDB}, // stream ARNs exist only after the tables do
-		{"", b.startFunctions},                 // says how many it builds
+		{"", b.createQueues},
+		{"", b.startFunctions}, // says how many it builds
 	}
 	if opts.Only == "" {
 		steps = append(steps, step{"starting the HTTP APIs", b.startHTTPAPIs},
@@ -258,10 +272,10 @@ type builder struct {
 	cctx   *cfn.Context
 	issuer string // the token issuer's base URL
 
-	httpL, wsL            map[string]net.Listener // by API logical id
-	tableIDs, functionIDs []string
-	fns                   []function
-	bins                  map[string]string // function id -> binary
+	httpL, wsL                      map[string]net.Listener // by API logical id
+	tableIDs, functionIDs, queueIDs []string
+	fns                             []function
+	bins                            map[string]string // function id -> binary
 }
 
 func (b *builder) loadTemplate(context.Context) error {
@@ -356,7 +370,8 @@ func (b *builder) nameResources(context.Context) error {
 				b.functionIDs = append(b.functionIDs, id)
 			}
 		case "AWS::SQS::Queue":
-			r.queues[id] = opts.StackName + "-" + id
+			r.queues[id] = queueName(opts.StackName, id, res.Properties)
+			b.queueIDs = append(b.queueIDs, id)
 		case "AWS::Serverless::HttpApi":
 			l, err := b.listen(firstOr(len(b.httpL) == 0, opts.HTTPAddr))
 			if err != nil {
@@ -452,6 +467,7 @@ func (b *builder) startFunctions(ctx context.Context) error {
 		// without any code of theirs knowing about the stack.
 		f.Env["AWS_ENDPOINT_URL_DYNAMODB"] = s.dynamo.URL()
 		f.Env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = s.dynamo.URL()
+		f.Env["AWS_ENDPOINT_URL_SQS"] = s.sqs.URL()
 		for k, v := range opts.Env[id] {
 			f.Env[k] = v
 		}
@@ -528,9 +544,10 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	if err != nil {
 		return err
 	}
+	timing := b.opts.Timing.management() // one account throttle for every API
 	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
-		api.Config.Limits, api.Config.Logger, api.Config.Auth = b.opts.WebSocketLimits, b.opts.Logger, s.iam
+		api.Config.Limits, api.Config.Logger, api.Config.Auth, api.Config.Timing = b.opts.WebSocketLimits, b.opts.Logger, s.iam, timing
 		gw, err := wsgw.New(api.Config, s.runtime)
 		if err != nil {
 			return fmt.Errorf("WebSocket API %s: %w", id, err)
@@ -585,7 +602,8 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 		if err := b.checkStreamAccess(m); err != nil {
 			return err
 		}
-		eo := esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger}
+		eo := esm.Options{Region: b.opts.Region, AccountID: b.opts.AccountID, Logger: b.opts.Logger,
+			OnFailure: b.sendOnFailure(m.FunctionName), PollInterval: b.opts.Timing.streamPollInterval()}
 		if c := b.s.checks; c != nil {
 			key := mappingKey(m)
 			eo.ResumeAfter = c.get(key)
@@ -597,7 +615,7 @@ func (b *builder) startStreamMappings(ctx context.Context) error {
 		}
 		b.s.pollers = append(b.s.pollers, p)
 	}
-	return nil
+	return b.startSQSMappings(ctx, resources)
 }
 
 // checkStreamAccess refuses a mapping whose function's role may not read
@@ -661,6 +679,9 @@ func (s *Stack) AdminCredentials() aws.Credentials { return s.admin }
 // Region is the region the stack reports and signatures must be scoped to.
 func (s *Stack) Region() string { return s.region }
 
+// AccountID is the account in the stack's ARNs and queue URLs.
+func (s *Stack) AccountID() string { return s.account }
+
 // Runtime exposes the function runtime (for invocation statistics).
 func (s *Stack) Runtime() *lambdarun.Runtime { return s.runtime }
 
@@ -693,6 +714,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	for _, p := range s.pollers {
 		p.Close()
 	}
+	for _, p := range s.sqsPollers {
+		p.Close()
+	}
 	if s.checks != nil {
 		// The pollers are stopped: these are the final positions.
 		close(s.stopSave)
@@ -706,6 +730,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.dynamo != nil {
 		s.dynamo.Close()
+	}
+	if s.sqs != nil {
+		s.sqs.Close()
 	}
 	for _, c := range s.closers {
 		errs = append(errs, c(ctx))

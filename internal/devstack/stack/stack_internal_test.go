@@ -2,8 +2,10 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -113,7 +115,8 @@ func TestStreamMappingsFromResources(t *testing.T) {
 		{"mapping", props, 1, ""},
 		{"disabled", merge(props, map[string]any{"Enabled": false}), 0, ""},
 		{"unknown function", merge(props, map[string]any{"FunctionName": "Other"}), 0, "not a function of this stack"},
-		{"not a stream", merge(props, map[string]any{"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q"}), 0, "only DynamoDB streams"},
+		{"not a stream", merge(props, map[string]any{"EventSourceArn": "arn:aws:kinesis:us-east-1:000000000000:stream/s"}), 0, "only DynamoDB streams"},
+		{"a queue is an SQS mapping", merge(props, map[string]any{"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q"}), 0, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +185,80 @@ func TestCheckStreamAccess(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "Cannot access stream "+streamARN) {
 				t.Fatalf("err %v, want Lambda's wording", err)
+			}
+		})
+	}
+}
+
+func TestSQSMappingsFromTemplate(t *testing.T) {
+	const arn = "arn:aws:sqs:us-east-1:000000000000:q"
+	queue := func(a string) (string, bool, bool) { return "http://local/000000000000/q", false, a == arn }
+	ev := func(p map[string]any) []function {
+		return []function{{ID: "Worker", Events: map[string]any{"Q": map[string]any{"Type": "SQS", "Properties": p}}}}
+	}
+	tests := []struct {
+		name      string
+		fns       []function
+		resources map[string]map[string]any
+		want      esm.SQSMapping
+		wantN     int
+		wantErr   string
+	}{
+		{"SAM event", ev(map[string]any{"Queue": arn, "BatchSize": 50, "MaximumBatchingWindowInSeconds": 2,
+			"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "ScalingConfig": map[string]any{"MaximumConcurrency": 4}}), nil,
+			esm.SQSMapping{FunctionName: "Worker", QueueARN: arn, QueueURL: "http://local/000000000000/q", BatchSize: 50,
+				MaximumBatchingWindow: 2 * time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 4}, 1, ""},
+		{"resource", []function{{ID: "Worker"}}, map[string]map[string]any{"M": {"FunctionName": "Worker", "EventSourceArn": arn}},
+			esm.SQSMapping{FunctionName: "Worker", QueueARN: arn, QueueURL: "http://local/000000000000/q"}, 1, ""},
+		{"disabled", ev(map[string]any{"Queue": arn, "Enabled": false}), nil, esm.SQSMapping{}, 0, ""},
+		{"foreign queue", ev(map[string]any{"Queue": "arn:aws:sqs:us-east-1:000000000000:other"}), nil, esm.SQSMapping{}, 0, "not an AWS::SQS::Queue of this stack"},
+		{"no queue", ev(map[string]any{}), nil, esm.SQSMapping{}, 0, "Queue is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			maps, err := sqsMappings(tc.fns, tc.resources, queue)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(maps) != tc.wantN {
+				t.Fatalf("mappings = %+v, %v; want %d", maps, err, tc.wantN)
+			}
+			if tc.wantN == 1 && maps[0] != tc.want {
+				t.Fatalf("mapping = %+v, want %+v", maps[0], tc.want)
+			}
+		})
+	}
+}
+
+func TestQueueAttributes(t *testing.T) {
+	tests := []struct {
+		name    string
+		props   map[string]any
+		want    map[string]string
+		wantErr string
+	}{
+		{"template", map[string]any{"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": true, "VisibilityTimeout": 360,
+			"RedrivePolicy": map[string]any{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:0:dlq", "maxReceiveCount": 5}},
+			map[string]string{"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true", "VisibilityTimeout": "360",
+				"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:0:dlq","maxReceiveCount":5}`}, ""},
+		{"retention too long", map[string]any{"MessageRetentionPeriod": 1209601}, nil, "MessageRetentionPeriod"},
+		{"visibility too long", map[string]any{"VisibilityTimeout": 43201}, nil, "VisibilityTimeout"},
+		{"maxReceiveCount 0", map[string]any{"RedrivePolicy": map[string]any{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:0:dlq", "maxReceiveCount": 0}}, nil, "maxReceiveCount"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := queueAttributes("Q", tc.props)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("attributes = %v, %v; want %v", got, err, tc.want)
 			}
 		})
 	}

@@ -122,6 +122,9 @@ type Config struct {
 	// names its caller, whose policies must allow
 	// execute-api:ManageConnections, as with API Gateway. Required.
 	Auth Authenticator
+	// Timing adds AWS's @connections round trip and account throttle
+	// (timing.go); zero for none.
+	Timing Timing
 }
 
 // Authenticator verifies a request's SigV4 signature and returns its
@@ -198,9 +201,9 @@ func New(cfg Config, inv Invoker) (*Gateway, error) {
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("GET /"+cfg.Stage, g.handleConnect)
 	mgmt := "/" + cfg.Stage + "/@connections/{connectionId}"
-	g.mux.HandleFunc("POST "+mgmt, g.handlePost)
-	g.mux.HandleFunc("GET "+mgmt, g.handleGet)
-	g.mux.HandleFunc("DELETE "+mgmt, g.handleDelete)
+	g.mux.HandleFunc("POST "+mgmt, g.timed(g.handlePost))
+	g.mux.HandleFunc("GET "+mgmt, g.timed(g.handleGet))
+	g.mux.HandleFunc("DELETE "+mgmt, g.timed(g.handleDelete))
 	return g, nil
 }
 
