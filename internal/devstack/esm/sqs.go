@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 )
 
 // SQSAPI is the part of the SQS API an SQS mapping uses; *sqs.Client

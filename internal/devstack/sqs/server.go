@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +34,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/groupcast/groupcast/internal/devstack/iam"
+	"github.com/groupcast/groupcast/internal/devstack/localaws"
 )
 
 // kumo's fixed naming.
