@@ -73,8 +73,9 @@ func (p *barePoster) PostToConnection(ctx context.Context, in *apigatewaymanagem
 	return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
 }
 
-// benchPosters are the two clients every benchmark below runs side by
-// side: the floor (bare) and the one the fan-out ships (sdk).
+// benchPosters are the clients every benchmark below runs side by side:
+// the floor (bare), the one the fan-out ships (sdk) and the SDK's full
+// middleware stack on every call.
 var benchPosters = []struct {
 	name string
 	new  func(b *testing.B, endpoint string, concurrency int) Poster
@@ -84,6 +85,11 @@ var benchPosters = []struct {
 	}},
 	{"client=sdk", func(b *testing.B, endpoint string, concurrency int) Poster {
 		return NewManagementClient(testAWSConfig(), endpoint, concurrency)
+	}},
+	// The SDK client alone, every call through its middleware stack: what
+	// the fan-out used before ManagementClient's fast path.
+	{"client=sdk-middleware-stack", func(b *testing.B, endpoint string, concurrency int) Poster {
+		return NewManagementClient(testAWSConfig(), endpoint, concurrency).sdk
 	}},
 }
 
