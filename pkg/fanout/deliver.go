@@ -6,11 +6,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
@@ -19,7 +21,7 @@ import (
 )
 
 // Poster pushes one message to one WebSocket connection. The SDK's
-// *apigatewaymanagementapi.Client implements it.
+// *apigatewaymanagementapi.Client and *ManagementClient implement it.
 type Poster interface {
 	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
 }
@@ -29,16 +31,32 @@ type Poster interface {
 // connection per worker (the SDK default keeps 10 per host, which would make
 // the other workers redial on every call), and no SDK-level retries because
 // deliverOne owns the retry policy (two stacked retryers multiply attempts).
-func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apigatewaymanagementapi.Client {
+// Successful posts take ManagementClient's signed-POST fast path; see there
+// for what it replaces in the SDK and why.
+func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *ManagementClient {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = concurrency * 2
 		t.MaxIdleConnsPerHost = concurrency
 	})
-	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-		o.HTTPClient = httpClient
-		o.Retryer = aws.NopRetryer{}
-	})
+	c := &ManagementClient{
+		sdk: apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.HTTPClient = httpClient
+			o.Retryer = aws.NopRetryer{}
+		}),
+		http:      httpClient,
+		creds:     cfg.Credentials,
+		signer:    v4.NewSigner(),
+		region:    cfg.Region,
+		userAgent: userAgent(),
+	}
+	if u, err := url.Parse(endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		c.base = u
+	} else {
+		// The SDK reports a bad endpoint on every call in its own words.
+		c.creds = nil
+	}
+	return c
 }
 
 // RetryPolicy bounds the attempts of one delivery.
