@@ -187,6 +187,9 @@ func (s *Service) Resume(ctx context.Context, connectionID string, positions Pos
 	budget := MaxReplayPerRequest
 	for _, name := range slices.Sorted(maps.Keys(positions)) {
 		kind, id, _ := ParseStreamName(name) // validated above
+		if kind == StreamUser {
+			id = conn.UserID // "user" is always the caller's own stream
+		}
 		r := StreamReplay{Stream: name}
 		if kind != StreamGroup || readable[id] {
 			r.Events, r.Recovered, err = s.replayStream(ctx, conn.UserID, kind, id, positions[name], now, min(budget, MaxReplayPerStream))
