@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/groupcast/groupcast/internal/dynamotest"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
@@ -23,9 +26,44 @@ import (
 )
 
 type env struct {
-	h     *wsapi.Handler
-	svc   *groupcast.Service
-	store *dynamostore.Store
+	h      *wsapi.Handler
+	svc    *groupcast.Service
+	store  *dynamostore.Store
+	poster *recordingPoster
+}
+
+// recordingPoster stands in for @connections: it keeps what each
+// connection was sent, in order.
+type recordingPoster struct {
+	mu   sync.Mutex
+	sent map[string][][]byte
+}
+
+func (p *recordingPoster) PostToConnection(_ context.Context, in *apigatewaymanagementapi.PostToConnectionInput, _ ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		p.sent = map[string][][]byte{}
+	}
+	cid := aws.ToString(in.ConnectionId)
+	p.sent[cid] = append(p.sent[cid], in.Data)
+	return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
+}
+
+// envelopes returns what cid was pushed, decoded.
+func (p *recordingPoster) envelopes(t *testing.T, cid string) []groupcast.Envelope {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []groupcast.Envelope
+	for _, b := range p.sent[cid] {
+		var e groupcast.Envelope
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // newEnv wires the handlers to the real service and a fresh table.
@@ -40,11 +78,12 @@ func newEnv(t *testing.T, maxSubscriptions int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := wsapi.New(svc, nil, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	poster := &recordingPoster{}
+	h, err := wsapi.New(svc, poster, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: h, svc: svc, store: store}
+	return &env{h: h, svc: svc, store: store, poster: poster}
 }
 
 // loadEvent reads a sample event from the repository's events/ folder.
@@ -415,3 +454,5 @@ func TestDisconnectCleansUp(t *testing.T) {
 		t.Errorf("subscribe on a closed connection = %v, want an error reply", reply)
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
