@@ -28,7 +28,7 @@ func build(ctx context.Context, log *slog.Logger) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := wsapi.New(svc, log)
+	h, err := wsapi.New(svc, nil, log)
 	if err != nil {
 		return nil, err
 	}

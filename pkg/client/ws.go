@@ -15,18 +15,26 @@ import (
 
 // Event is the envelope of every event the service pushes.
 type Event struct {
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	GroupID string          `json:"groupId"`
-	At      time.Time       `json:"at"`
-	Data    json.RawMessage `json:"data"`
+	ID       string          `json:"id"`
+	Type     string          `json:"type"`
+	GroupID  string          `json:"groupId"`
+	Stream   string          `json:"stream"`
+	Position string          `json:"position"`
+	At       time.Time       `json:"at"`
+	Data     json.RawMessage `json:"data"`
 }
 
 // Reply is the answer to a message the client sent (subscribed, pong, error...).
 type Reply struct {
-	Type     string   `json:"type"`
-	GroupIDs []string `json:"groupIds,omitempty"`
-	Rejected []struct {
+	Type      string   `json:"type"`
+	RequestID string   `json:"requestId,omitempty"`
+	GroupIDs  []string `json:"groupIds,omitempty"`
+	// Recovered (subscribe and resume with positions) tells per stream
+	// whether the missed events were replayed; Positions gives streams
+	// without one a position to resume from.
+	Recovered map[string]bool   `json:"recovered,omitempty"`
+	Positions map[string]string `json:"positions,omitempty"`
+	Rejected  []struct {
 		GroupID string `json:"groupId"`
 		Reason  string `json:"reason"`
 	} `json:"rejected,omitempty"`
@@ -128,8 +136,11 @@ func (c *Conn) read() {
 // message is any server message: events carry an id, replies do not.
 type message struct {
 	Event
-	GroupIDs []string `json:"groupIds"`
-	Rejected []struct {
+	RequestID string            `json:"requestId"`
+	Recovered map[string]bool   `json:"recovered"`
+	Positions map[string]string `json:"positions"`
+	GroupIDs  []string          `json:"groupIds"`
+	Rejected  []struct {
 		GroupID string `json:"groupId"`
 		Reason  string `json:"reason"`
 	} `json:"rejected"`
@@ -138,7 +149,8 @@ type message struct {
 }
 
 func (m message) reply() Reply {
-	return Reply{Type: m.Type, GroupIDs: m.GroupIDs, Rejected: m.Rejected, Code: m.Code, Message: m.Message}
+	return Reply{Type: m.Type, RequestID: m.RequestID, GroupIDs: m.GroupIDs, Rejected: m.Rejected, Code: m.Code, Message: m.Message,
+		Recovered: m.Recovered, Positions: m.Positions}
 }
 
 // Events delivers pushed events until the connection closes.

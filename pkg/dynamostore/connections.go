@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
@@ -277,4 +279,48 @@ func (s *Store) ForEachGroupSubscriber(ctx context.Context, groupID string, fn f
 		return fmt.Errorf("subscribers of %s: %w", groupID, err)
 	}
 	return nil
+}
+
+// SetWildcard marks (or unmarks) the connection's entry under its user as
+// following "*". The entry must still exist: a connection that is gone
+// answers CodeNotFound rather than leaving a mark behind.
+func (s *Store) SetWildcard(ctx context.Context, c groupcast.Connection, on bool) error {
+	pk, sk := userConnectionKey(c.UserID, c.ID)
+	expr, err := expression.NewBuilder().
+		WithUpdate(expression.Set(expression.Name("wildcard"), expression.Value(on))).
+		WithCondition(exists()).Build()
+	if err != nil {
+		return fmt.Errorf("build wildcard update: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: s.table, Key: key(pk, sk), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	if conditionFailed(err) {
+		return groupcast.Errorf(groupcast.CodeNotFound, "connection %s not found", c.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("mark wildcard of %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// WildcardConnections returns userID's connections marked as following
+// "*", from a strongly consistent query of the connection entries.
+func (s *Store) WildcardConnections(ctx context.Context, userID string) ([]groupcast.Connection, error) {
+	var out []groupcast.Connection
+	q := query{partition: prefixUser + userID, sk: beginsWith(prefixConn), consistent: true}
+	err := s.queryAll(ctx, q, func(items []item) error {
+		entries, err := decodeAll[UserConnectionItem](items)
+		for _, e := range entries {
+			if e.Wildcard {
+				out = append(out, groupcast.Connection{ID: e.ConnectionID, UserID: e.UserID})
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connection entries of %s: %w", userID, err)
+	}
+	return out, nil
 }

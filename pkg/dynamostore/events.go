@@ -1,10 +1,14 @@
 package dynamostore
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
@@ -43,8 +47,10 @@ type EventInbox struct {
 }
 
 // eventStreamPK is the partition of an event's stream.
-func eventStreamPK(e groupcast.Event) string {
-	switch kind, id := e.Stream(); kind {
+func eventStreamPK(e groupcast.Event) string { return streamPK(e.Stream()) }
+
+func streamPK(kind groupcast.StreamKind, id string) string {
+	switch kind {
 	case groupcast.StreamUser:
 		return prefixUser + id
 	case groupcast.StreamPublic:
@@ -81,7 +87,9 @@ func (it EventItem) Delivery() (groupcast.Delivery, error) {
 	if err := json.Unmarshal([]byte(it.Envelope), &env); err != nil {
 		return groupcast.Delivery{}, fmt.Errorf("decode envelope of event %s: %w", it.EventID, err)
 	}
-	return groupcast.Delivery{Envelope: env, Audience: groupcast.Audience(it.Audience), Inbox: groupcast.Inbox(it.Inbox)}, nil
+	return groupcast.Delivery{
+		Envelope: env, Audience: groupcast.Audience(it.Audience), Inbox: groupcast.Inbox(it.Inbox), ExpiresAt: expiry(it.TTL),
+	}, nil
 }
 
 // DecodeEvent reads an event item from a stream image; ok is false when the
@@ -108,3 +116,53 @@ func (s *Store) putEvent(e groupcast.Event) (types.TransactWriteItem, error) {
 	}
 	return s.transactPut(it, notExists())
 }
+
+// StreamEvents reads the stream's events after afterSeq, oldest first, at
+// most limit: a strongly consistent Query of the stream's partition on the
+// table (an index could lag behind a commit the live push already made),
+// page by page until limit items are read.
+func (s *Store) StreamEvents(ctx context.Context, kind groupcast.StreamKind, id, afterSeq string, limit int) ([]groupcast.Delivery, error) {
+	pk := streamPK(kind, id)
+	from := prefixEvent + afterSeq
+	q := query{partition: pk, consistent: true, sk: func(k expression.KeyBuilder) expression.KeyConditionBuilder {
+		// The partition also holds the group's META, MEMBER# and POST#
+		// items; "EVENT$" ('#' + 1) sorts after every EVENT#<ULID>.
+		return k.Between(expression.Value(from), expression.Value(eventRangeEnd))
+	}}
+	in, err := q.input(s.table)
+	if err != nil {
+		return nil, err
+	}
+	// Pages of limit+1 items (one may be afterSeq itself): a resume reads
+	// what it may replay, never the stream's whole retained history.
+	in.Limit = aws.Int32(int32(limit + 1))
+	var out []groupcast.Delivery
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() && len(out) < limit {
+		res, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query events of %s: %w", pk, err)
+		}
+		items, err := decodeAll[EventItem](res.Items)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if it.SK == from {
+				continue // the position itself: "after" is exclusive
+			}
+			if len(out) == limit {
+				break
+			}
+			d, err := it.Delivery()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// eventRangeEnd sorts after every event key of a stream partition.
+const eventRangeEnd = "EVENT$"

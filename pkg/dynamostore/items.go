@@ -219,6 +219,8 @@ type NotificationItem struct {
 	UserID    string         `dynamodbav:"userId"`
 	EventType string         `dynamodbav:"eventType"`
 	GroupID   string         `dynamodbav:"groupId"`
+	Stream    string         `dynamodbav:"stream,omitempty"`
+	Position  string         `dynamodbav:"position,omitempty"`
 	Data      map[string]any `dynamodbav:"data"`
 	CreatedAt time.Time      `dynamodbav:"createdAt"`
 	Read      bool           `dynamodbav:"read"`
@@ -232,7 +234,7 @@ func newNotificationItem(n groupcast.Notification) (NotificationItem, error) {
 	it := NotificationItem{
 		PK: prefixUser + n.UserID, SK: prefixNotif + sortableTime(n.At) + "#" + n.ID,
 		Type: TypeNotification, ID: n.ID, UserID: n.UserID, EventType: string(n.Type), GroupID: n.GroupID,
-		Data: map[string]any{}, CreatedAt: n.At.UTC(), Read: n.Read,
+		Stream: n.Stream, Position: n.Position, Data: map[string]any{}, CreatedAt: n.At.UTC(), Read: n.Read,
 	}
 	if len(n.Data) > 0 {
 		if err := json.Unmarshal(n.Data, &it.Data); err != nil {
@@ -259,7 +261,7 @@ func (it NotificationItem) Notification() (groupcast.Notification, error) {
 		return groupcast.Notification{}, fmt.Errorf("notification %s: encode data: %w", it.ID, err)
 	}
 	return groupcast.Notification{
-		Envelope: groupcast.Envelope{ID: it.ID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID, At: it.CreatedAt.UTC(), Data: raw},
+		Envelope: groupcast.Envelope{ID: it.ID, Type: groupcast.EventType(it.EventType), GroupID: it.GroupID, Stream: it.Stream, Position: it.Position, At: it.CreatedAt.UTC(), Data: raw},
 		UserID:   it.UserID, Read: it.Read, ExpiresAt: expiry(it.TTL),
 	}, nil
 }
@@ -297,7 +299,10 @@ type UserConnectionItem struct {
 	Type         string `dynamodbav:"type"`
 	ConnectionID string `dynamodbav:"connectionId"`
 	UserID       string `dynamodbav:"userId"`
-	TTL          int64  `dynamodbav:"ttl"`
+	// Wildcard: the connection subscribed with "*", so joining a group
+	// subscribes it too (groupcast followMembership).
+	Wildcard bool  `dynamodbav:"wildcard,omitempty"`
+	TTL      int64 `dynamodbav:"ttl"`
 }
 
 func userConnectionKey(userID, connectionID string) (pk, sk string) {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,7 +203,10 @@ func loadRecords(t testing.TB) map[string]events.DynamoDBEventRecord {
 	out := map[string]events.DynamoDBEventRecord{}
 	n := 0
 	var anEvent map[string]types.AttributeValue
-	for name, f := range fixtureEvents() {
+	fixtures := fixtureEvents()
+	// Sorted, so each fixture's sequence id (its pushed "position") is stable.
+	for _, name := range slices.Sorted(maps.Keys(fixtures)) {
+		f := fixtures[name]
 		n++
 		f.ev.Seq = fmt.Sprintf("01JDQ4ZK3M8X9V7T6R5P4SEQ%02d", n)
 		f.ev.ExpiresAt = f.ev.At.Add(24 * time.Hour)

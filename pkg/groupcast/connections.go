@@ -17,6 +17,13 @@ type ConnectionStore interface {
 	DeleteConnection(ctx context.Context, connectionID string) error
 	// UserConnectionIDs returns the ids of every live connection of userID.
 	UserConnectionIDs(ctx context.Context, userID string) ([]string, error)
+	// SetWildcard records whether connection c follows all its user's
+	// groups ("*"); it returns CodeNotFound once the connection is gone.
+	SetWildcard(ctx context.Context, c Connection, on bool) error
+	// WildcardConnections returns userID's connections that follow "*",
+	// read strongly consistently (never from an index), so a connection
+	// marked before the call is in the answer.
+	WildcardConnections(ctx context.Context, userID string) ([]Connection, error)
 }
 
 // SubscriptionStore stores which connection follows which group.
@@ -87,6 +94,14 @@ func (s *Service) Subscribe(ctx context.Context, connectionID string, groupIDs [
 		seen[id] = true
 		order = append(order, id)
 		return true
+	}
+	if slices.Contains(groupIDs, SubscribeAllMine) {
+		// Marked before the groups are listed: a membership that begins
+		// after this either is in the list or is followed by the join
+		// (followMembership), which reads the mark strongly consistently.
+		if err := s.connections.SetWildcard(ctx, conn, true); err != nil {
+			return nil, nil, fmt.Errorf("mark %s as following all groups: %w", connectionID, err)
+		}
 	}
 	for _, id := range groupIDs {
 		switch {
@@ -205,16 +220,20 @@ func isRejected(rs []SubscriptionRejection, id string) bool {
 // Unsubscribe removes a connection's subscriptions; "*" removes them all.
 // It returns the ids it unsubscribed from and is idempotent.
 func (s *Service) Unsubscribe(ctx context.Context, connectionID string, groupIDs []string) ([]string, error) {
-	if _, err := s.connection(ctx, connectionID); err != nil {
-		return nil, err
-	}
 	if err := checkTargetCount(groupIDs); err != nil {
 		return nil, err
 	}
 	var ids []string
 	seen := map[string]bool{}
+	conn, err := s.connection(ctx, connectionID)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range groupIDs {
 		if id == SubscribeAllMine {
+			if err := s.connections.SetWildcard(ctx, conn, false); err != nil && ErrorCode(err) != CodeNotFound {
+				return nil, fmt.Errorf("stop %s following all groups: %w", connectionID, err)
+			}
 			current, err := s.subscriptions.Subscriptions(ctx, connectionID)
 			if err != nil {
 				return nil, fmt.Errorf("subscriptions of %s: %w", connectionID, err)
@@ -242,6 +261,34 @@ func (s *Service) Unsubscribe(ctx context.Context, connectionID string, groupIDs
 		ids = []string{}
 	}
 	return ids, nil
+}
+
+// followMembership subscribes userID's "*" connections to groupID, which
+// the user has just created, joined or been accepted into. It runs after
+// the membership committed, and each subscription is written with a check
+// that the membership still exists: a leave that deleted it first makes
+// the write fail, and a leave that comes after removes the subscription
+// (UnsubscribeUser), so "*" never outlives a membership. A connection at
+// the subscription cap is left as it is.
+func (s *Service) followMembership(ctx context.Context, userID, groupID string) error {
+	conns, err := s.connections.WildcardConnections(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("connections of %s following all groups: %w", userID, err)
+	}
+	for _, c := range conns {
+		current, err := s.subscriptions.Subscriptions(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("subscriptions of %s: %w", c.ID, err)
+		}
+		if slices.Contains(current, groupID) || len(current) >= s.cfg.MaxSubscriptions {
+			continue
+		}
+		target := []SubscriptionTarget{{GroupID: groupID, RequireMembership: true}}
+		if _, err := s.subscriptions.PutSubscriptions(ctx, c, target, s.now().Add(s.cfg.ConnectionTTL)); err != nil {
+			return fmt.Errorf("subscribe %s to %s: %w", c.ID, groupID, err)
+		}
+	}
+	return nil
 }
 
 func (s *Service) connection(ctx context.Context, connectionID string) (Connection, error) {

@@ -92,14 +92,19 @@ func (e Event) Stream() (StreamKind, string) {
 	return StreamGroup, e.Audience.GroupID
 }
 
-// Envelope is the one JSON shape of an event: pushed live, kept in the
-// inbox (with "read" added) and in history.
+// Envelope is the one JSON shape of an event: pushed live, replayed on
+// resume, kept in the inbox (with "read" added) and in history.
 type Envelope struct {
-	ID      string          `json:"id"`
-	Type    EventType       `json:"type"`
-	GroupID string          `json:"groupId"`
-	At      time.Time       `json:"at"`
-	Data    json.RawMessage `json:"data"`
+	ID      string    `json:"id"`
+	Type    EventType `json:"type"`
+	GroupID string    `json:"groupId"`
+	// Stream names the history the event is kept in, as clients see it
+	// ("group:<gid>", "user", "public": StreamName), and Position is its
+	// place there (its Seq), which a reconnecting client resumes from.
+	Stream   string          `json:"stream"`
+	Position string          `json:"position"`
+	At       time.Time       `json:"at"`
+	Data     json.RawMessage `json:"data"`
 }
 
 // Envelope encodes the event's wire form.
@@ -111,8 +116,11 @@ func (e Event) Envelope() (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
-	return Envelope{ID: e.ID, Type: e.Type, GroupID: e.GroupID, At: e.At.UTC(), Data: data}, nil
+	return Envelope{ID: e.ID, Type: e.Type, GroupID: e.GroupID, Stream: e.StreamName(), Position: e.Seq, At: e.At.UTC(), Data: data}, nil
 }
+
+// StreamName is the event's stream as clients name it (StreamName).
+func (e Event) StreamName() string { return StreamName(e.Stream()) }
 
 // Delivery is an event as the fan-out reads it back from the outbox: the
 // envelope to send and the people to send it to.
@@ -120,6 +128,8 @@ type Delivery struct {
 	Envelope Envelope
 	Audience Audience
 	Inbox    Inbox
+	// ExpiresAt is when the outbox item expires (history skips it then).
+	ExpiresAt time.Time
 }
 
 // Payloads, one type per event. Times are UTC and encode as RFC 3339.

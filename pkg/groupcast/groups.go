@@ -121,6 +121,9 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, in CreateGroupInput
 	if err := s.groups.CreateGroup(ctx, g, owner, s.stamp(GroupCreatedEvent(g))); err != nil {
 		return Group{}, fmt.Errorf("create group: %w", err)
 	}
+	if err := s.followMembership(ctx, c.UserID, g.ID); err != nil {
+		return Group{}, fmt.Errorf("group %s created, but: %w", g.ID, err)
+	}
 	return g, nil
 }
 
@@ -219,6 +222,9 @@ func (s *Service) JoinGroup(ctx context.Context, c Caller, groupID string) (Memb
 	})
 	if err != nil {
 		return Member{}, fmt.Errorf("join group %s: %w", groupID, err)
+	}
+	if err := s.followMembership(ctx, c.UserID, groupID); err != nil {
+		return Member{}, fmt.Errorf("joined group %s, but: %w", groupID, err)
 	}
 	return m, nil
 }

@@ -164,5 +164,11 @@ func (s *Service) AnswerInvitation(ctx context.Context, c Caller, groupID string
 		out, err = s.invitations.AcceptInvitation(ctx, inv, now, m, MemberChange{CountBefore: g.MemberCount, Event: joined}, answerEvent)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return Invitation{}, err
+	}
+	if err := s.followMembership(ctx, c.UserID, groupID); err != nil {
+		return Invitation{}, fmt.Errorf("accepted the invitation to %s, but: %w", groupID, err)
+	}
+	return out, nil
 }

@@ -83,7 +83,9 @@ func (s *Service) ListPosts(ctx context.Context, c Caller, groupID string, p Pag
 		return Page[Post]{}, err
 	}
 	if afterPostID != "" {
-		if err := ValidateID("after", afterPostID); err != nil {
+		// Post ids are ULIDs: anything else (an event id, a lower-cased
+		// id) would silently match nothing, so it is refused.
+		if err := ValidateULID("after", afterPostID); err != nil {
 			return Page[Post]{}, err
 		}
 	}

@@ -39,6 +39,7 @@ type ServiceConfig struct {
 	MaxSubscriptions int              // default DefaultMaxSubscriptions
 	ConnectionTTL    time.Duration    // default DefaultConnectionTTL
 	EventRetention   time.Duration    // default DefaultEventRetention
+	ReplayMargin     time.Duration    // default DefaultReplayMargin
 	// Sleep waits between retries; default a timer that stops with ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -55,6 +56,7 @@ type Service struct {
 	inbox         InboxStore
 	connections   ConnectionStore
 	subscriptions SubscriptionStore
+	events        EventStore
 	cfg           ServiceConfig
 }
 
@@ -81,6 +83,9 @@ func NewService(store Store, cfg ServiceConfig) (*Service, error) {
 	if cfg.EventRetention == 0 {
 		cfg.EventRetention = DefaultEventRetention
 	}
+	if cfg.ReplayMargin == 0 {
+		cfg.ReplayMargin = DefaultReplayMargin
+	}
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
@@ -93,10 +98,12 @@ func NewService(store Store, cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("groupcast: ConnectionTTL %s must be positive", cfg.ConnectionTTL)
 	case cfg.EventRetention < 0:
 		return nil, fmt.Errorf("groupcast: EventRetention %s must be positive", cfg.EventRetention)
+	case cfg.ReplayMargin < 0:
+		return nil, fmt.Errorf("groupcast: ReplayMargin %s must be positive", cfg.ReplayMargin)
 	}
 	return &Service{
 		groups: store, members: store, posts: store, invitations: store,
-		inbox: store, connections: store, subscriptions: store, cfg: cfg,
+		inbox: store, connections: store, subscriptions: store, events: store, cfg: cfg,
 	}, nil
 }
 

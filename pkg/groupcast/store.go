@@ -13,6 +13,7 @@ type Store interface {
 	InboxStore
 	ConnectionStore
 	SubscriptionStore
+	EventStore
 }
 
 // SubscriptionTarget is one group a connection subscribes to.

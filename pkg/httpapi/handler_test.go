@@ -520,8 +520,11 @@ func TestValidationErrors(t *testing.T) {
 		{"bad scope", call{as: "alice", route: "GET /groups", query: map[string]string{"scope": "all"}}, false, 400, "scope"},
 		{"bad status", call{as: "alice", route: "GET /invitations", query: map[string]string{"status": "maybe"}}, false, 400, "status"},
 		{"empty after", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": ""}}, false, 400, "after"},
-		// The bound is the domain's MaxIDLength (128): the transport has none of its own.
+		// Post ids are ULIDs (the domain's ValidateULID): the transport has no rule of its own.
 		{"after longer than an id", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": strings.Repeat("A", groupcast.MaxIDLength+1)}}, false, 400, "after"},
+		{"after garbage", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": "garbage"}}, false, 400, "ULID"},
+		{"after lower-cased", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": "01test00000000000000000001"}}, false, 400, "ULID"},
+		{"after an event id", call{as: "alice", route: "GET /groups/{groupId}/posts", groupID: gid, query: map[string]string{"after": "96471733c7244900d56ece61cf148caa"}}, false, 400, "ULID"},
 		{"read neither ids nor all", call{as: "alice", route: "POST /notifications/read", body: `{}`}, false, 400, "ids"},
 		{"read both ids and all", call{as: "alice", route: "POST /notifications/read", body: `{"ids":["a"],"all":true}`}, false, 400, "ids"},
 	} {

@@ -4,8 +4,11 @@
 // handler answers the subscribe, unsubscribe and ping actions (and $default).
 //
 // Replies travel back as the integration response body: every route has a
-// $default route response, so API Gateway forwards the body to the client
-// and no management API client is needed here.
+// $default route response, so API Gateway forwards the body to the client.
+// Replayed events (a subscribe or resume with positions) are pushed one per
+// message through @connections before the reply: a reply holds at most
+// 128 KiB, and a route integration, unlike $connect, may post to its own
+// connection.
 package wsapi
 
 import (
@@ -18,9 +21,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/identity"
@@ -42,23 +48,41 @@ type Service interface {
 	Disconnect(ctx context.Context, connectionID string) error
 	Subscribe(ctx context.Context, connectionID string, groupIDs []string) ([]string, []groupcast.SubscriptionRejection, error)
 	Unsubscribe(ctx context.Context, connectionID string, groupIDs []string) ([]string, error)
+	Resume(ctx context.Context, connectionID string, positions groupcast.Positions) (groupcast.Replay, error)
 }
+
+// Poster pushes one message to a connection; the SDK's
+// *apigatewaymanagementapi.Client implements it.
+type Poster interface {
+	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+}
+
+// postTimeout caps one replayed push: a healthy PostToConnection takes
+// tens of ms in-region, so 2 s only cuts off a hung call and leaves the
+// rest of the message function's 10 s for the other pushes.
+const postTimeout = 2 * time.Second
+
+// MaxRequestIDBytes bounds the requestId a client may attach to a message;
+// it is echoed, so it must stay small.
+const MaxRequestIDBytes = 128
 
 // Handler holds the three WebSocket integrations.
 type Handler struct {
-	svc Service
-	log *slog.Logger
+	svc    Service
+	poster Poster
+	log    *slog.Logger
 }
 
-// New returns a Handler.
-func New(svc Service, log *slog.Logger) (*Handler, error) {
+// New returns a Handler. poster pushes replayed events; the $connect and
+// $disconnect functions push nothing and pass nil.
+func New(svc Service, poster Poster, log *slog.Logger) (*Handler, error) {
 	switch {
 	case svc == nil:
 		return nil, errors.New("wsapi: nil service")
 	case log == nil:
 		return nil, errors.New("wsapi: nil logger")
 	}
-	return &Handler{svc: svc, log: log}, nil
+	return &Handler{svc: svc, poster: poster, log: log}, nil
 }
 
 // Connect handles $connect. A non-2xx status makes API Gateway refuse the
@@ -134,14 +158,31 @@ func authorizerIdentity(auth any) (userID, displayName string) {
 // Client messages and replies (README "WebSocket API").
 
 type inbound struct {
-	Action   string   `json:"action"`
-	GroupIDs []string `json:"groupIds"`
+	Action    string              `json:"action"`
+	RequestID string              `json:"requestId"`
+	GroupIDs  []string            `json:"groupIds"`
+	Positions groupcast.Positions `json:"positions"`
 }
 
+// subscribedReply answers subscribe. Recovered has one entry per stream the
+// client gave a position for; Positions gives a position to resume from
+// next time to every stream the subscription covers that has none or did
+// not recover.
 type subscribedReply struct {
-	Type     string          `json:"type"`
-	GroupIDs []string        `json:"groupIds"`
-	Rejected []rejectionJSON `json:"rejected"`
+	Type      string            `json:"type"`
+	RequestID string            `json:"requestId,omitempty"`
+	GroupIDs  []string          `json:"groupIds"`
+	Rejected  []rejectionJSON   `json:"rejected"`
+	Recovered map[string]bool   `json:"recovered"`
+	Positions map[string]string `json:"positions"`
+}
+
+// resumedReply answers resume, with the same two maps.
+type resumedReply struct {
+	Type      string            `json:"type"`
+	RequestID string            `json:"requestId,omitempty"`
+	Recovered map[string]bool   `json:"recovered"`
+	Positions map[string]string `json:"positions"`
 }
 
 type rejectionJSON struct {
@@ -150,18 +191,21 @@ type rejectionJSON struct {
 }
 
 type unsubscribedReply struct {
-	Type     string   `json:"type"`
-	GroupIDs []string `json:"groupIds"`
+	Type      string   `json:"type"`
+	RequestID string   `json:"requestId,omitempty"`
+	GroupIDs  []string `json:"groupIds"`
 }
 
 type typeReply struct {
-	Type string `json:"type"`
+	Type      string `json:"type"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 type errorReply struct {
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type      string `json:"type"`
+	RequestID string `json:"requestId,omitempty"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
 }
 
 // Error codes sent in {"type":"error"} replies: this API's contract
@@ -215,61 +259,181 @@ func (h *Handler) Message(ctx context.Context, ev events.APIGatewayWebsocketProx
 func (h *Handler) message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) any {
 	cid := ev.RequestContext.ConnectionID
 	if ev.IsBase64Encoded {
-		return badRequest("binary messages are not supported; send JSON text")
+		return badRequest("", "binary messages are not supported; send JSON text")
 	}
 	if len(ev.Body) > MaxMessageBytes {
-		return badRequest(fmt.Sprintf("message exceeds %d bytes", MaxMessageBytes))
+		return badRequest("", fmt.Sprintf("message exceeds %d bytes", MaxMessageBytes))
 	}
 	if !utf8.ValidString(ev.Body) {
-		return badRequest("message is not valid UTF-8")
+		return badRequest("", "message is not valid UTF-8")
 	}
 	var in inbound
-	// Unknown fields are ignored so clients may add their own correlation
-	// fields; the fields we read are type-checked.
+	// Unknown fields are ignored so clients may add their own fields; the
+	// fields we read are type-checked.
 	dec := json.NewDecoder(strings.NewReader(ev.Body))
 	if err := dec.Decode(&in); err != nil {
+		rid := lenientRequestID(ev.Body)
 		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) && (typ.Field == "groupIds" || strings.HasPrefix(typ.Field, "groupIds.")) {
-			return badRequest(`"groupIds" must be an array of strings`)
+		if errors.As(err, &typ) {
+			switch field := strings.SplitN(typ.Field, ".", 2)[0]; field {
+			case "groupIds":
+				return badRequest(rid, `"groupIds" must be an array of strings`)
+			case "positions":
+				return badRequest(rid, `"positions" must be an object of stream names to position strings`)
+			case "requestId":
+				return badRequest("", `"requestId" must be a string`)
+			}
 		}
-		return badRequest(`message must be a JSON object with an "action" string`)
+		return badRequest(rid, `message must be a JSON object with an "action" string`)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("message must hold a single JSON object")
+		return badRequest("", "message must hold a single JSON object")
 	}
+	if msg := checkRequestID(in.RequestID); msg != "" {
+		return badRequest("", msg)
+	}
+	rid := in.RequestID
 	switch in.Action {
 	case "":
-		return badRequest("\"action\" is required")
+		return badRequest(rid, "\"action\" is required")
 	case "ping":
-		return typeReply{Type: "pong"}
+		return typeReply{Type: "pong", RequestID: rid}
 	case "subscribe":
 		ids, ok := groupIDs(in)
 		if !ok {
-			return badRequest(`subscribe needs a non-empty "groupIds" array`)
+			return badRequest(rid, `subscribe needs a non-empty "groupIds" array`)
+		}
+		// Positions are checked before anything is written.
+		if err := groupcast.ValidatePositions(in.Positions); err != nil {
+			return h.failure(ctx, cid, rid, in.Action, err)
 		}
 		accepted, rejected, serr := h.svc.Subscribe(ctx, cid, ids)
 		if serr != nil {
-			return h.failure(ctx, cid, in.Action, serr)
+			return h.failure(ctx, cid, rid, in.Action, serr)
 		}
-		out := subscribedReply{Type: "subscribed", GroupIDs: nonNil(accepted), Rejected: make([]rejectionJSON, 0, len(rejected))}
+		// History is read after the subscriptions are written, so an event
+		// committed in between is live-pushed, replayed, or both (same id).
+		recovered, start, rerr := h.replay(ctx, cid, in.Positions)
+		if rerr != nil {
+			return h.failure(ctx, cid, rid, in.Action, rerr)
+		}
+		out := subscribedReply{
+			Type: "subscribed", RequestID: rid, GroupIDs: nonNil(accepted),
+			Rejected: make([]rejectionJSON, 0, len(rejected)), Recovered: recovered, Positions: map[string]string{},
+		}
 		for _, r := range rejected {
 			out.Rejected = append(out.Rejected, rejectionJSON{GroupID: r.GroupID, Reason: r.Reason})
+		}
+		streams := []string{groupcast.StreamNameUser}
+		for _, g := range accepted {
+			if g == groupcast.SubscribePublic {
+				streams = append(streams, groupcast.StreamNamePublic)
+			} else {
+				streams = append(streams, groupcast.GroupStreamName(g))
+			}
+		}
+		for name, ok := range recovered {
+			if !ok {
+				streams = append(streams, name)
+			}
+		}
+		for _, name := range streams {
+			if _, given := in.Positions[name]; !given || !recovered[name] {
+				out.Positions[name] = start
+			}
+		}
+		return out
+	case "resume":
+		if len(in.Positions) == 0 {
+			return badRequest(rid, `resume needs a non-empty "positions" object`)
+		}
+		recovered, start, err := h.replay(ctx, cid, in.Positions)
+		if err != nil {
+			return h.failure(ctx, cid, rid, in.Action, err)
+		}
+		out := resumedReply{Type: "resumed", RequestID: rid, Recovered: recovered, Positions: map[string]string{}}
+		for name, ok := range recovered {
+			if !ok {
+				out.Positions[name] = start
+			}
 		}
 		return out
 	case "unsubscribe":
 		ids, ok := groupIDs(in)
 		if !ok {
-			return badRequest(`unsubscribe needs a non-empty "groupIds" array`)
+			return badRequest(rid, `unsubscribe needs a non-empty "groupIds" array`)
 		}
 		removed, serr := h.svc.Unsubscribe(ctx, cid, ids)
 		if serr != nil {
-			return h.failure(ctx, cid, in.Action, serr)
+			return h.failure(ctx, cid, rid, in.Action, serr)
 		}
-		return unsubscribedReply{Type: "unsubscribed", GroupIDs: nonNil(removed)}
+		return unsubscribedReply{Type: "unsubscribed", RequestID: rid, GroupIDs: nonNil(removed)}
 	default:
-		return errorReply{Type: "error", Code: codeUnknownAction,
-			Message: "unknown action; use subscribe, unsubscribe or ping"}
+		return errorReply{Type: "error", RequestID: rid, Code: codeUnknownAction,
+			Message: "unknown action; use subscribe, unsubscribe, resume or ping"}
 	}
+}
+
+// replay reads what the connection missed after positions and pushes it,
+// one event per message, in stream order. It returns whether each stream
+// recovered and the position to resume from next time for those that did
+// not.
+func (h *Handler) replay(ctx context.Context, cid string, positions groupcast.Positions) (map[string]bool, string, error) {
+	r, err := h.svc.Resume(ctx, cid, positions)
+	if err != nil {
+		return nil, "", err
+	}
+	recovered := make(map[string]bool, len(r.Streams))
+	for _, st := range r.Streams {
+		recovered[st.Stream] = st.Recovered
+		for _, env := range st.Events {
+			if err := h.push(ctx, cid, env); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	return recovered, r.Start, nil
+}
+
+func (h *Handler) push(ctx context.Context, cid string, env groupcast.Envelope) error {
+	if h.poster == nil {
+		return fmt.Errorf("replay event %s: no @connections client configured", env.ID)
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", env.ID, err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, postTimeout)
+	defer cancel()
+	if _, err := h.poster.PostToConnection(callCtx, &apigatewaymanagementapi.PostToConnectionInput{
+		ConnectionId: aws.String(cid), Data: body,
+	}); err != nil {
+		return fmt.Errorf("replay event %s to %s: %w", env.ID, cid, err)
+	}
+	return nil
+}
+
+// checkRequestID returns why a requestId is refused, or "".
+func checkRequestID(id string) string {
+	switch {
+	case len(id) > MaxRequestIDBytes:
+		return fmt.Sprintf(`"requestId" must have at most %d bytes`, MaxRequestIDBytes)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return `"requestId" must not contain control characters`
+	}
+	return ""
+}
+
+// lenientRequestID recovers a valid requestId from a message whose other
+// fields failed to decode, so the error reply can still be matched.
+func lenientRequestID(body string) string {
+	var m struct {
+		RequestID string `json:"requestId"`
+	}
+	if json.Unmarshal([]byte(body), &m) != nil || checkRequestID(m.RequestID) != "" {
+		return ""
+	}
+	return m.RequestID
 }
 
 // groupIDs returns the message's groupIds, which subscribe and unsubscribe
@@ -283,17 +447,17 @@ func groupIDs(in inbound) ([]string, bool) {
 
 // failure turns a service error into an error reply. Domain validation
 // errors are the client's to fix; anything else is logged and hidden.
-func (h *Handler) failure(ctx context.Context, cid, action string, err error) errorReply {
+func (h *Handler) failure(ctx context.Context, cid, rid, action string, err error) errorReply {
 	wire := wireErrorFor(err)
 	if wire.reply == codeInternal {
 		h.log.ErrorContext(ctx, "message failed", "connectionId", cid, "action", action, "error", err.Error())
-		return errorReply{Type: "error", Code: codeInternal, Message: "internal error"}
+		return errorReply{Type: "error", RequestID: rid, Code: codeInternal, Message: "internal error"}
 	}
-	return errorReply{Type: "error", Code: wire.reply, Message: groupcast.ErrorMessage(err)}
+	return errorReply{Type: "error", RequestID: rid, Code: wire.reply, Message: groupcast.ErrorMessage(err)}
 }
 
-func badRequest(msg string) errorReply {
-	return errorReply{Type: "error", Code: codeBadRequest, Message: msg}
+func badRequest(rid, msg string) errorReply {
+	return errorReply{Type: "error", RequestID: rid, Code: codeBadRequest, Message: msg}
 }
 
 func nonNil(s []string) []string {

@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/groupcast/groupcast/internal/dynamotest"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
@@ -23,9 +26,44 @@ import (
 )
 
 type env struct {
-	h     *wsapi.Handler
-	svc   *groupcast.Service
-	store *dynamostore.Store
+	h      *wsapi.Handler
+	svc    *groupcast.Service
+	store  *dynamostore.Store
+	poster *recordingPoster
+}
+
+// recordingPoster stands in for @connections: it keeps what each
+// connection was sent, in order.
+type recordingPoster struct {
+	mu   sync.Mutex
+	sent map[string][][]byte
+}
+
+func (p *recordingPoster) PostToConnection(_ context.Context, in *apigatewaymanagementapi.PostToConnectionInput, _ ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		p.sent = map[string][][]byte{}
+	}
+	cid := aws.ToString(in.ConnectionId)
+	p.sent[cid] = append(p.sent[cid], in.Data)
+	return &apigatewaymanagementapi.PostToConnectionOutput{}, nil
+}
+
+// envelopes returns what cid was pushed, decoded.
+func (p *recordingPoster) envelopes(t *testing.T, cid string) []groupcast.Envelope {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []groupcast.Envelope
+	for _, b := range p.sent[cid] {
+		var e groupcast.Envelope
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // newEnv wires the handlers to the real service and a fresh table.
@@ -40,11 +78,12 @@ func newEnv(t *testing.T, maxSubscriptions int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := wsapi.New(svc, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	poster := &recordingPoster{}
+	h, err := wsapi.New(svc, poster, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: h, svc: svc, store: store}
+	return &env{h: h, svc: svc, store: store, poster: poster}
 }
 
 // loadEvent reads a sample event from the repository's events/ folder.
@@ -110,6 +149,24 @@ func (e *env) group(t *testing.T, owner string, v groupcast.Visibility) string {
 	return g.ID
 }
 
+// withoutStartPositions checks that the reply gives exactly the streams a
+// position (a ULID) and returns the reply without them.
+func withoutStartPositions(t *testing.T, reply map[string]any, streams ...string) map[string]any {
+	t.Helper()
+	got, _ := reply["positions"].(map[string]any)
+	if len(got) != len(streams) {
+		t.Errorf("positions = %v, want one for each of %v", got, streams)
+	}
+	for _, name := range streams {
+		p, _ := got[name].(string)
+		if groupcast.ValidateULID("position", p) != nil {
+			t.Errorf("positions[%q] = %v, want a ULID", name, got[name])
+		}
+	}
+	delete(reply, "positions")
+	return reply
+}
+
 func jsonString(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -131,8 +188,8 @@ func TestSampleEvents(t *testing.T) {
 	}
 	gid := e.group(t, "user-alice", groupcast.Private)
 
-	reply := e.message(t, loadEvent(t, "message-subscribe.json"))
-	want := `{"groupIds":["` + gid + `","public"],"rejected":[{"groupId":"01JQ3ZK8Y6V5T9M2N4P7R8S0AB","reason":"not_found"}],"type":"subscribed"}`
+	reply := withoutStartPositions(t, e.message(t, loadEvent(t, "message-subscribe.json")), "user", "group:"+gid, "public")
+	want := `{"groupIds":["` + gid + `","public"],"recovered":{},"rejected":[{"groupId":"01JQ3ZK8Y6V5T9M2N4P7R8S0AB","reason":"not_found"}],"type":"subscribed"}`
 	if got := jsonString(t, reply); got != want {
 		t.Errorf("message-subscribe.json reply\n got %s\nwant %s", got, want)
 	}
@@ -274,8 +331,8 @@ func TestSubscriptionCap(t *testing.T) {
 	e := newEnv(t, limit)
 	g1, g2, g3 := e.group(t, "alice", groupcast.Public), e.group(t, "alice", groupcast.Public), e.group(t, "alice", groupcast.Public)
 	e.connect(t, "c1", "bob")
-	reply := jsonString(t, e.send(t, "c1", "bob", `{"action":"subscribe","groupIds":["`+g1+`","`+g2+`","`+g3+`"]}`))
-	want := `{"groupIds":["` + g1 + `","` + g2 + `"],"rejected":[{"groupId":"` + g3 + `","reason":"limit"}],"type":"subscribed"}`
+	reply := jsonString(t, withoutStartPositions(t, e.send(t, "c1", "bob", `{"action":"subscribe","groupIds":["`+g1+`","`+g2+`","`+g3+`"]}`), "user", "group:"+g1, "group:"+g2))
+	want := `{"groupIds":["` + g1 + `","` + g2 + `"],"recovered":{},"rejected":[{"groupId":"` + g3 + `","reason":"limit"}],"type":"subscribed"}`
 	if reply != want {
 		t.Errorf("reply\n got %s\nwant %s", reply, want)
 	}
@@ -283,8 +340,8 @@ func TestSubscriptionCap(t *testing.T) {
 	if got := jsonString(t, e.send(t, "c1", "bob", `{"action":"unsubscribe","groupIds":["`+g1+`"]}`)); got != `{"groupIds":["`+g1+`"],"type":"unsubscribed"}` {
 		t.Errorf("unsubscribe reply = %s", got)
 	}
-	reply = jsonString(t, e.send(t, "c1", "bob", `{"action":"subscribe","groupIds":["`+g3+`"]}`))
-	if want := `{"groupIds":["` + g3 + `"],"rejected":[],"type":"subscribed"}`; reply != want {
+	reply = jsonString(t, withoutStartPositions(t, e.send(t, "c1", "bob", `{"action":"subscribe","groupIds":["`+g3+`"]}`), "user", "group:"+g3))
+	if want := `{"groupIds":["` + g3 + `"],"recovered":{},"rejected":[],"type":"subscribed"}`; reply != want {
 		t.Errorf("after unsubscribe\n got %s\nwant %s", reply, want)
 	}
 	subs, err := e.store.Subscriptions(context.Background(), "c1")
@@ -302,7 +359,7 @@ func TestBadMessages(t *testing.T) {
 		message    string
 	}{
 		{"ping", `{"action":"ping"}`, "", ""},
-		{"unknown action", `{"action":"dance"}`, "unknown_action", "subscribe, unsubscribe or ping"},
+		{"unknown action", `{"action":"dance"}`, "unknown_action", "subscribe, unsubscribe, resume or ping"},
 		{"not JSON", `hello`, "bad_request", "JSON object"},
 		{"JSON array", `[1]`, "bad_request", "JSON object"},
 		{"two objects", `{"action":"ping"}{"action":"ping"}`, "bad_request", "single JSON object"},
@@ -316,6 +373,18 @@ func TestBadMessages(t *testing.T) {
 		{"unsubscribe without groupIds", `{"action":"unsubscribe"}`, "bad_request", "groupIds"},
 		{"over 32 KiB", `{"action":"ping","pad":"` + strings.Repeat("x", 32<<10) + `"}`, "bad_request", "exceeds"},
 		{"invalid UTF-8", "{\"action\":\"p\xffng\"}", "bad_request", "UTF-8"},
+		{"requestId not a string", `{"action":"ping","requestId":7}`, "bad_request", "requestId"},
+		{"requestId too long", `{"action":"ping","requestId":"` + strings.Repeat("r", wsapi.MaxRequestIDBytes+1) + `"}`, "bad_request", "requestId"},
+		{"requestId with a newline", `{"action":"ping","requestId":"a\nb"}`, "bad_request", "requestId"},
+		{"positions not an object", `{"action":"subscribe","groupIds":["public"],"positions":["x"]}`, "bad_request", "positions"},
+		{"position not a string", `{"action":"subscribe","groupIds":["public"],"positions":{"user":1}}`, "bad_request", "positions"},
+		{"position garbage", `{"action":"subscribe","groupIds":["public"],"positions":{"user":"garbage"}}`, "bad_request", "ULID"},
+		{"position lower-cased", `{"action":"subscribe","groupIds":["public"],"positions":{"user":"01jdq4zk3m8x9v7t6r5p4n3m2a"}}`, "bad_request", "ULID"},
+		{"position is an event id", `{"action":"subscribe","groupIds":["public"],"positions":{"user":"96471733c7244900d56ece61cf148caa"}}`, "bad_request", "ULID"},
+		{"unknown stream", `{"action":"subscribe","groupIds":["public"],"positions":{"everything":"01JDQ4ZK3M8X9V7T6R5P4N3M2A"}}`, "bad_request", "stream"},
+		{"group stream with a bad id", `{"action":"subscribe","groupIds":["public"],"positions":{"group:a#b":"01JDQ4ZK3M8X9V7T6R5P4N3M2A"}}`, "bad_request", "'#'"},
+		{"resume without positions", `{"action":"resume"}`, "bad_request", "positions"},
+		{"resume with a bad position", `{"action":"resume","positions":{"public":"01JDQ4ZK3M8X9V7T6R5P4N3M2"}}`, "bad_request", "ULID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reply := e.send(t, "c1", "alice", tc.body)
@@ -385,3 +454,5 @@ func TestDisconnectCleansUp(t *testing.T) {
 		t.Errorf("subscribe on a closed connection = %v, want an error reply", reply)
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -3,8 +3,8 @@
 // and Events sections.
 
 // ---------------------------------------------------------------------------
-// Events: the one place the event envelope is typed. When the server's
-// envelope changes (stream/position, inbox items sharing it), adapt here.
+// Events: the one place the event envelope is typed. Live pushes, replays
+// after a reconnect and inbox items share it (the inbox adds `read`).
 // ---------------------------------------------------------------------------
 
 /** The data of each event type, by type. */
@@ -51,24 +51,19 @@ export interface GroupcastEvent<T extends EventType = EventType> {
   /** RFC 3339. */
   at: string;
   data: EventDataMap[T];
-  /** Resumable stream this event belongs to (not sent by the server yet). */
-  stream?: string;
-  /** Position in the stream to resume after (not sent by the server yet). */
-  position?: string | number;
+  /** The stream the event is kept in: "group:<groupId>", "user" (the caller's own) or "public". */
+  stream: StreamName;
+  /** Its place in the stream, opaque (a ULID; later events usually sort higher). */
+  position: string;
 }
+
+export type StreamName = `group:${string}` | 'user' | 'public';
 
 /** Any event, discriminated by type. */
 export type AnyEvent = { [T in EventType]: GroupcastEvent<T> }[EventType];
 
-/** An inbox entry (GET /notifications). */
-export interface Notification<T extends EventType = EventType> {
-  id: string;
-  type: T;
-  groupId: string;
-  data: EventDataMap[T] | Record<string, unknown>;
-  createdAt: string;
-  read: boolean;
-}
+/** An inbox entry (GET /notifications): the event's envelope plus `read`. */
+export type Notification<T extends EventType = EventType> = GroupcastEvent<T> & { read: boolean };
 
 // ---------------------------------------------------------------------------
 // REST resources
@@ -209,20 +204,34 @@ export interface StateChange {
 
 export interface SubscribedReply {
   type: 'subscribed';
+  requestId?: string;
   groupIds: string[];
   rejected: { groupId: string; reason: 'not_found' | 'limit' | 'invalid' | (string & {}) }[];
-  /** Sent by a server that resumes streams: false when it could not. */
-  recovered?: boolean;
+  /** Per stream the message gave a position for: whether what came after it was replayed. */
+  recovered: Record<string, boolean>;
+  /** A position to resume from for each stream that had none or did not recover. */
+  positions: Record<string, string>;
+}
+
+export interface ResumedReply {
+  type: 'resumed';
+  requestId?: string;
+  recovered: Record<string, boolean>;
+  positions: Record<string, string>;
 }
 
 export interface UnsubscribedReply {
   type: 'unsubscribed';
+  requestId?: string;
   groupIds: string[];
 }
 
 /** Why the application should reload its state through REST. */
 export interface Resync {
-  reason: 'reconnected';
+  /** not_recovered: the server could not replay `streams`; reconnected: it could not say what was missed. */
+  reason: 'not_recovered' | 'reconnected';
+  /** The streams to reload ([] with reason reconnected: reload everything). */
+  streams: string[];
 }
 
 export interface Clock {
@@ -291,11 +300,13 @@ export class RealtimeClient {
   close(): void;
 }
 
-/** The resume seam: last position per stream. */
+/** The highest position seen per stream, sent on every (re)subscribe. */
 export class StreamPositions {
   observe(event: { stream?: unknown; position?: unknown }): void;
-  forSubscribe(): Record<string, string | number> | undefined;
-  needsResync(reply: { recovered?: unknown }, afterGap: boolean): boolean;
+  adopt(reply: { positions?: unknown; recovered?: unknown }): void;
+  forSubscribe(): Record<string, string> | undefined;
+  /** null: nothing to reload; else the streams to reload ([]: everything). */
+  needsResync(reply: { recovered?: unknown; positions?: unknown }, afterGap: boolean, sent: Record<string, string> | undefined): string[] | null;
   reset(): void;
 }
 

@@ -16,6 +16,7 @@ let current = null; // the open group
 const groups = new Map(); // groupId -> group (mine and public)
 const mine = new Set();
 let inbox = { items: [], unreadCount: 0 };
+let resyncs = 0; // reloads asked for by the client (data-resyncs, for the browser tests)
 
 // ---- sign-in ----
 
@@ -65,8 +66,15 @@ async function signIn(sub, name) {
   live.on('invitation.received', onInvitation);
   live.on('invitation.accepted', onAnswer);
   live.on('invitation.declined', onAnswer);
-  // Events missed while the socket was down: reload what the screens show.
-  live.on('resync', () => reloadAll().catch(showError));
+  // Missed events are replayed after a reconnect; only when the server
+  // could not (retention passed, too many, a stream begun in the gap) does
+  // the page reload what its screens show.
+  live.on('resync', () => {
+    document.body.dataset.resyncs = String(++resyncs);
+    reloadAll().catch(showError);
+  });
+  // Every event once (the client drops repeats by id), live or replayed.
+  live.on('*', logActivity);
   live.on('error', (err) => console.warn('groupcast:', err));
 
   $('#me').textContent = `${name} (${sub})`;
@@ -76,6 +84,7 @@ async function signIn(sub, name) {
   $('#group').hidden = true;
   $('#no-group').hidden = false;
   $('#answers').replaceChildren();
+  $('#activity').replaceChildren();
   // Subscribe first, then load: an event between the two is shown twice at
   // worst (de-duplicated by id), never missed.
   await live.subscribe(['*', 'public']).catch(showError);
@@ -366,7 +375,8 @@ async function loadInbox() {
 /** Live events that also reach the inbox share its id, so a later reload agrees. */
 function addToInbox(e) {
   if (inbox.items.some((n) => n.id === e.id)) return;
-  inbox.items.unshift({ id: e.id, type: e.type, groupId: e.groupId, data: e.data, createdAt: e.at, read: false });
+  // Inbox items are the event's envelope plus read.
+  inbox.items.unshift({ ...e, read: false });
   inbox.unreadCount++;
   renderInbox();
 }
@@ -421,6 +431,22 @@ $('#inbox-button').addEventListener('click', () => {
 $('#inbox-mark-all').addEventListener('click', () => markRead({ all: true }).catch(showError));
 
 // ---- toasts and errors ----
+
+const ACTIVITY_MAX = 50; // enough to scroll back through a reconnect's replay
+
+function logActivity(e) {
+  const d = e.data ?? {};
+  const who = d.displayName ?? d.authorName ?? d.inviterName ?? d.inviteeId ?? d.ownerId ?? '';
+  const what = { 'group.post_created': `posted “${d.contentPreview}”`, 'group.member_joined': 'joined', 'group.member_left': 'left',
+    'group.created': `created ${d.name}` }[e.type] ?? e.type;
+  const li = document.createElement('li');
+  li.dataset.eventId = e.id;
+  li.dataset.type = e.type;
+  li.textContent = `${who} ${what} · ${groups.get(e.groupId)?.name ?? d.groupName ?? d.name ?? e.groupId}`;
+  const list = $('#activity');
+  list.prepend(li);
+  while (list.children.length > ACTIVITY_MAX) list.lastElementChild.remove();
+}
 
 function toast(text, kind) {
   const el = document.createElement('div');

@@ -158,3 +158,51 @@ test('an invitation arrives live, is accepted, and the member count updates live
     assert.equal(await pd.locator('#inbox li.unread').count(), 0);
   });
 });
+
+test('offline catch-up: missed posts, a leave and a new group show once after the reconnect', async (t) => {
+  await scenario(t, async (opened) => {
+    const [amy, ben, cat] = [`amy-${run}`, `ben-${run}`, `cat-${run}`];
+    const asBen = restAs(stack.endpoints, ben);
+    const asCat = restAs(stack.endpoints, cat);
+    const g = await asBen('POST', '/groups', { name: `Catch-up ${run}`, description: '', visibility: 'public' });
+    await restAs(stack.endpoints, amy)('POST', `/groups/${g.groupId}/members`);
+    await asCat('POST', `/groups/${g.groupId}/members`);
+    const pa = await openAs(amy, amy, opened);
+    await openGroup(pa, g.groupId);
+    await pa.waitForFunction(() => document.querySelector('#member-count').textContent === '3', null, { timeout: LIVE_MS });
+
+    // The page's socket drops: the browser goes offline.
+    await opened[0].context.setOffline(true);
+    await pa.waitForSelector('#state[data-state="offline"]', { timeout: LIVE_MS });
+    await asBen('POST', `/groups/${g.groupId}/posts`, { content: 'missed one' });
+    await asBen('POST', `/groups/${g.groupId}/posts`, { content: 'missed two' });
+    await asCat('DELETE', `/groups/${g.groupId}/members/me`);
+    const fresh = await asBen('POST', '/groups', { name: `Fresh ${run}`, description: '', visibility: 'public' });
+
+    await opened[0].context.setOffline(false);
+    await pa.waitForSelector('#state[data-state="open"]', { timeout: LIVE_MS });
+    // Replayed on the new socket, each once.
+    for (const text of ['missed one', 'missed two']) {
+      await pa.waitForSelector(`#activity li[data-type="group.post_created"]:has-text("${text}")`, { timeout: LIVE_MS });
+      await pa.waitForSelector(`#posts li:has-text("${text}")`, { timeout: LIVE_MS });
+    }
+    await pa.waitForSelector(`#activity li[data-type="group.member_left"]:has-text("${cat}")`, { timeout: LIVE_MS });
+    await pa.waitForSelector(`#activity li[data-type="group.created"]:has-text("Fresh ${run}")`, { timeout: LIVE_MS });
+    await pa.waitForSelector(`#public-groups li[data-group-id="${fresh.groupId}"]`, { timeout: LIVE_MS });
+    await pa.waitForFunction(() => document.querySelector('#member-count').textContent === '2', null, { timeout: LIVE_MS });
+    // Let any late duplicate arrive before counting.
+    await pa.waitForTimeout(1_000);
+    for (const text of ['missed one', 'missed two']) {
+      assert.equal(await pa.locator(`#activity li[data-type="group.post_created"]:has-text("${text}")`).count(), 1, `${text} shown twice`);
+      assert.equal(await pa.locator(`#posts li:has-text("${text}")`).count(), 1);
+    }
+    assert.equal(await pa.locator(`#activity li[data-type="group.member_left"]:has-text("${cat}")`).count(), 1);
+    assert.equal(await pa.locator(`#activity li[data-type="group.created"]:has-text("Fresh ${run}")`).count(), 1);
+    assert.equal(await pa.locator(`#public-groups li[data-group-id="${fresh.groupId}"]`).count(), 1);
+    // Recovered by replay, not by reloading everything.
+    assert.equal(await pa.evaluate(() => document.body.dataset.resyncs ?? '0'), '0');
+    // Live events go on.
+    await asBen('POST', `/groups/${g.groupId}/posts`, { content: 'back live' });
+    await pa.waitForSelector('.toast[data-kind=post]:has-text("back live")', { timeout: LIVE_MS });
+  });
+});

@@ -93,7 +93,7 @@ func TestRepoTemplatePolicies(t *testing.T) {
 		"ApiFunction": {
 			"dynamodb:GetItem": {table, gsi1, gsi2}, "dynamodb:BatchGetItem": {table, gsi1, gsi2}, "dynamodb:Query": {table, gsi1, gsi2},
 			"dynamodb:PutItem": {table, gsi1, gsi2}, "dynamodb:UpdateItem": {table, gsi1, gsi2}, "dynamodb:DeleteItem": {table, gsi1, gsi2},
-			"dynamodb:BatchWriteItem": {table, gsi1, gsi2},
+			"dynamodb:BatchWriteItem": {table, gsi1, gsi2}, "dynamodb:ConditionCheckItem": {table, gsi1, gsi2},
 		},
 		"WsAuthorizerFunction": {},
 		// $connect writes the connection and its USER#/CONN# entry in one batch.
@@ -101,7 +101,8 @@ func TestRepoTemplatePolicies(t *testing.T) {
 		"WsDisconnectFunction": {"dynamodb:Query": {table}, "dynamodb:BatchWriteItem": {table}},
 		"WsMessageFunction": {
 			"dynamodb:GetItem": tableGSI1, "dynamodb:BatchGetItem": tableGSI1, "dynamodb:Query": tableGSI1,
-			"dynamodb:PutItem": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1, "dynamodb:ConditionCheckItem": tableGSI1,
+			"dynamodb:PutItem": tableGSI1, "dynamodb:UpdateItem": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1, "dynamodb:ConditionCheckItem": tableGSI1,
+			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
 		},
 		"FanoutFunction": {
 			"dynamodb:GetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,

@@ -1,58 +1,83 @@
-// The resume seam. Everything the client knows about resumable streams is
-// here, so it can be completed when the server side lands (issue 11,
-// items 1-4) without touching the connection logic.
-//
-// Today's server pushes events without a position: nothing is tracked,
-// subscribe messages carry no "positions", and after a reconnect the
-// client asks the application to reload through REST ("resync").
-// When events carry `stream` and `position`, the last position of each
-// stream is kept and sent on every (re)subscribe as
-// {"positions": {"<stream>": <position>}}; a subscribed reply saying
-// `recovered: false` (the retention window passed) asks for a resync.
+// Resuming streams (README "Resuming after a reconnect"). Every event the
+// server pushes carries `stream` ("group:<id>", "user", "public") and
+// `position` (a ULID, which sorts as a string). The client keeps the
+// highest position of each stream, sends them as `positions` on every
+// (re)subscribe (or with a `resume` action when it has no subscription),
+// and the server replays what the socket missed with the same event ids
+// (the client drops the ones it already has). The subscribed/resumed reply
+// says per stream whether it could (`recovered`) and hands out a position
+// for each stream the client had none for (`positions`).
 
 export class StreamPositions {
   constructor() {
-    /** @type {Map<string, string | number>} */
+    /** @type {Map<string, string>} */
     this.last = new Map();
   }
 
   /**
    * Notes the position of an event that was delivered to the application.
+   * Events of one stream may arrive out of order (a replay overlaps live
+   * pushes), so only a higher position moves the stream forward.
    * @param {{stream?: unknown, position?: unknown}} event
    */
   observe(event) {
     const { stream, position } = event;
-    if (typeof stream !== 'string' || stream === '') return;
-    if (typeof position !== 'string' && typeof position !== 'number') return;
-    this.last.set(stream, position);
+    if (typeof stream !== 'string' || stream === '' || typeof position !== 'string' || position === '') return;
+    const known = this.last.get(stream);
+    if (known === undefined || position > known) this.last.set(stream, position);
   }
 
   /**
-   * The positions to send with a subscribe, or undefined when none are
-   * known (the field is then left out of the message).
-   * @returns {Record<string, string | number> | undefined}
+   * Takes the positions a subscribed or resumed reply hands out: a start
+   * for streams the client had none for, and a fresh one for streams that
+   * did not recover (the application reloads those through REST).
+   * @param {{positions?: unknown, recovered?: unknown}} reply
+   */
+  adopt(reply) {
+    const given = reply?.positions;
+    if (!given || typeof given !== 'object') return;
+    const recovered = reply.recovered && typeof reply.recovered === 'object' ? reply.recovered : {};
+    for (const [stream, position] of Object.entries(given)) {
+      if (typeof position !== 'string' || position === '') continue;
+      if (!this.last.has(stream) || recovered[stream] === false) this.last.set(stream, position);
+    }
+  }
+
+  /**
+   * The positions to send, or undefined when none are known (the field is
+   * then left out of the message).
+   * @returns {Record<string, string> | undefined}
    */
   forSubscribe() {
     return this.last.size === 0 ? undefined : Object.fromEntries(this.last);
   }
 
   /**
-   * Whether the application must reload its state through REST after a
-   * subscribed reply on a new connection. afterGap: the previous socket
-   * was lost before this one was subscribed, so events may have been
-   * missed.
-   * @param {{recovered?: unknown}} reply
+   * The streams the application must reload through REST after the reply
+   * to the first subscribe (or resume) on a new socket. afterGap: the
+   * previous socket was lost before this one was subscribed, so events may
+   * have been missed. Returns null when nothing needs reloading, else the
+   * list of streams ([] when the server cannot tell: a server that does not
+   * resume, or a socket that had no position to resume from).
+   * @param {{recovered?: unknown, positions?: unknown}} reply
    * @param {boolean} afterGap
+   * @param {Record<string, string> | undefined} sent the positions sent
+   * @returns {string[] | null}
    */
-  needsResync(reply, afterGap) {
-    if (!afterGap) return false;
-    // A server that resumes says whether it could; one that does not says
-    // nothing, and then whatever happened in the gap is lost.
-    if (typeof reply.recovered === 'boolean') return !reply.recovered;
-    return true;
+  needsResync(reply, afterGap, sent) {
+    if (!afterGap) return null;
+    const recovered = reply?.recovered;
+    if (!sent || !recovered || typeof recovered !== 'object') return [];
+    const lost = Object.keys(sent).filter((s) => recovered[s] !== true);
+    // A stream the server hands a first position for that the client had
+    // none for (a group joined elsewhere while this socket was away)
+    // started during the gap: what happened in it is unknown.
+    const given = reply.positions && typeof reply.positions === 'object' ? Object.keys(reply.positions) : [];
+    for (const s of given) if (!(s in sent) && !lost.includes(s)) lost.push(s);
+    return lost.length > 0 ? lost : null;
   }
 
-  /** Forgets every position (after a resync the application starts afresh). */
+  /** Forgets every position. */
   reset() {
     this.last.clear();
   }

@@ -198,16 +198,23 @@ export class RealtimeClient {
   /** The socket of link opened. */
   async linkOpened(link) {
     const ids = [...this.desired];
+    // The positions this socket resumes from: the server replays what
+    // came after them before it answers.
+    const sent = this.positions.forSubscribe();
     let reply = { type: 'subscribed', groupIds: [], rejected: [] };
-    if (ids.length > 0) {
+    // No subscription but positions (say, only the user's own stream):
+    // resume without subscribing.
+    const msg = ids.length > 0 ? this.subscribeMessage(ids) : sent ? { action: 'resume', positions: sent } : null;
+    if (msg) {
+      const expect = msg.action === 'resume' ? 'resumed' : 'subscribed';
       try {
-        reply = await link.request(this.subscribeMessage(ids), 'subscribed');
+        reply = await link.request(msg, expect);
       } catch (err) {
         this.emit('error', err);
         link.kill('subscribe failed');
         return;
       }
-      if (reply.type !== 'subscribed') {
+      if (reply.type !== expect) {
         this.emit('error', new Error(`resubscribe failed: ${reply.code}: ${reply.message}`));
         link.kill('subscribe failed');
         return;
@@ -215,11 +222,11 @@ export class RealtimeClient {
     }
     if (link.dead || this.state === 'closed') return;
     this.afterSubscribed(link, ids, reply);
-    this.promote(link, reply);
+    this.promote(link, reply, sent);
   }
 
   /** link is subscribed: it becomes the connection in use. */
-  promote(link, reply) {
+  promote(link, reply, sent) {
     const old = this.current !== link ? this.current : null;
     const hadGap = this.gap && this.everOpen;
     this.current = link;
@@ -235,8 +242,11 @@ export class RealtimeClient {
     old?.retire(1000, 'rotated');
     this.setState('open');
     for (const w of this.waiters.splice(0)) w.resolve(reply);
-    if (this.positions.needsResync(reply, hadGap)) {
-      this.emit('resync', { reason: 'reconnected' });
+    const lost = this.positions.needsResync(reply, hadGap, sent);
+    this.positions.adopt(reply);
+    if (lost) {
+      // streams: what to reload; [] when the server could not say.
+      this.emit('resync', { reason: lost.length > 0 ? 'not_recovered' : 'reconnected', streams: lost });
     }
     this.reconcile(link);
   }
@@ -257,7 +267,11 @@ export class RealtimeClient {
   }
 
   afterSubscribed(link, ids, reply) {
+    if (reply?.type === 'resumed') this.positions.adopt(reply);
     if (reply?.type !== 'subscribed') return;
+    // Start positions for the streams just subscribed (a later reconnect
+    // resumes them even if no event of theirs arrives before it).
+    this.positions.adopt(reply);
     for (const id of ids) link.sent.add(id);
     // A rejected id (no such group, not a member, over the cap) would be
     // rejected again on every reconnect: stop asking for it.
@@ -403,8 +417,9 @@ class Link {
     this.sent = new Set();
     /** @type {{id: string, expect: string, resolve: Function, reject: Function, timer: unknown}[]} */
     this.pending = [];
-    // subscribe/unsubscribe go one at a time: replies carry no request id
-    // yet, and two in flight could be answered in either order.
+    // subscribe/unsubscribe go one at a time: replies echo the requestId,
+    // but a subscribe's replayed events come before its reply, and one at
+    // a time keeps each replay whole before the next request.
     this.queue = Promise.resolve();
     this.keepAliveTimer = null;
     this.pongTimer = null;
@@ -474,7 +489,7 @@ class Link {
       }, this.client.opts.requestTimeoutMs);
       this.pending.push({ id, expect, resolve, reject, timer });
       try {
-        // requestId lets the server echo it (issue 11 item 4); it ignores it today.
+        // The server echoes requestId on the reply (and on an error).
         this.ws.send(JSON.stringify({ ...msg, requestId: id }));
       } catch (err) {
         this.kill('send failed');

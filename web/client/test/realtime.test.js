@@ -267,34 +267,92 @@ test('page visibility: a visible page retries at once instead of waiting out the
   assert.ok(ws2.lastSent('ping'));
 });
 
-test('resume seam: positions are tracked when events carry them and sent on resubscribe', async () => {
+const P = (n) => `01JDQ4ZK3M8X9V7T6R5P4N3M${String(n).padStart(2, '0')}`;
+
+test('resume: the highest position per stream is sent on resubscribe; a full recovery needs no resync', async () => {
   const { clock, sockets, client } = setup();
   const resyncs = [];
   client.on('resync', (r) => resyncs.push(r));
   client.subscribe(['g1']);
-  const ws = await openLatest(sockets);
-  ws.receive(event('a', 'group.post_created', 'g1', { stream: 'group#g1', position: '0001' }));
-  ws.receive(event('b', 'group.post_created', 'g1', { stream: 'group#g1', position: '0002' }));
-  ws.receive(event('c', 'invitation.received', 'g9', { stream: 'user#alice', position: 7 }));
+  const ws = await openLatest(sockets, { positions: { 'group:g1': P(0), user: P(0) } });
+  ws.receive(event('a', 'group.post_created', 'g1', { stream: 'group:g1', position: P(2) }));
+  // A replayed event from before the last one does not move the stream back.
+  ws.receive(event('b', 'group.post_created', 'g1', { stream: 'group:g1', position: P(1) }));
+  ws.receive(event('c', 'invitation.received', 'g9', { stream: 'user', position: P(3) }));
   ws.drop();
   await clock.advance(60_000);
   const ws2 = sockets.at(-1);
   ws2.open();
   await flush();
-  assert.deepEqual(ws2.lastSent('subscribe').positions, { 'group#g1': '0002', 'user#alice': 7 });
-  // A resuming server that recovered everything: no resync.
-  ws2.ackSubscribe({ recovered: true });
+  assert.deepEqual(ws2.lastSent('subscribe').positions, { 'group:g1': P(2), user: P(3) });
+  // The server replays before it answers; a replayed duplicate is dropped.
+  const got = [];
+  client.on('*', (e) => got.push(e.id));
+  ws2.receive(event('a', 'group.post_created', 'g1', { stream: 'group:g1', position: P(2) }));
+  ws2.receive(event('d', 'group.post_created', 'g1', { stream: 'group:g1', position: P(4) }));
+  ws2.ackSubscribe({ recovered: { 'group:g1': true, user: true }, positions: {} });
   await flush();
+  assert.deepEqual(got, ['d'], 'the replay delivered the missed event once and dropped the one already seen');
   assert.deepEqual(resyncs, []);
-
-  // One that could not: the application reloads.
-  ws2.drop();
-  await clock.advance(60_000);
-  await openLatest(sockets, { recovered: false });
-  assert.equal(resyncs.length, 1);
+  assert.equal(client.state, 'open');
 });
 
-test('resume seam: today\'s server (no positions, no recovered flag) gets a resync after a gap', async () => {
+test('resume: a stream the server could not recover asks for a resync of that stream and takes the fresh position', async () => {
+  const { clock, sockets, client } = setup();
+  const resyncs = [];
+  client.on('resync', (r) => resyncs.push(r));
+  client.subscribe(['g1', 'public']);
+  await openLatest(sockets, { positions: { 'group:g1': P(1), public: P(1), user: P(1) } });
+  sockets.at(-1).drop();
+  await clock.advance(60_000);
+  await openLatest(sockets, { recovered: { 'group:g1': false, public: true, user: true }, positions: { 'group:g1': P(9) } });
+  assert.deepEqual(resyncs, [{ reason: 'not_recovered', streams: ['group:g1'] }]);
+  sockets.at(-1).drop();
+  await clock.advance(60_000);
+  const ws = sockets.at(-1);
+  ws.open();
+  await flush();
+  assert.deepEqual(ws.lastSent('subscribe').positions, { 'group:g1': P(9), public: P(1), user: P(1) });
+});
+
+test('resume: a stream that began during the gap (no position for it) asks for a resync', async () => {
+  const { clock, sockets, client } = setup();
+  const resyncs = [];
+  client.on('resync', (r) => resyncs.push(r));
+  client.subscribe(['*']);
+  await openLatest(sockets, { positions: { user: P(1) } });
+  sockets.at(-1).drop();
+  await clock.advance(60_000);
+  await openLatest(sockets, { groupIds: ['g7'], recovered: { user: true }, positions: { 'group:g7': P(5) } });
+  assert.deepEqual(resyncs, [{ reason: 'not_recovered', streams: ['group:g7'] }]);
+});
+
+test('resume: with no subscription the socket still resumes its own stream', async () => {
+  const { clock, sockets, client } = setup();
+  const resyncs = [];
+  client.on('resync', (r) => resyncs.push(r));
+  client.subscribe(['g1']);
+  const ws = await openLatest(sockets, { positions: { 'group:g1': P(1), user: P(1) } });
+  const unsub = client.unsubscribe(['g1']);
+  await flush();
+  ws.receive({ type: 'unsubscribed', groupIds: ['g1'], requestId: ws.lastSent('unsubscribe').requestId });
+  await unsub;
+  ws.drop();
+  await clock.advance(60_000);
+  const ws2 = sockets.at(-1);
+  ws2.open();
+  await flush();
+  const resume = ws2.lastSent('resume');
+  assert.ok(resume, 'no resume on the new socket');
+  assert.equal(ws2.lastSent('subscribe'), undefined);
+  assert.deepEqual(resume.positions, { 'group:g1': P(1), user: P(1) });
+  ws2.receive({ type: 'resumed', requestId: resume.requestId, recovered: { 'group:g1': true, user: true }, positions: {} });
+  await flush();
+  assert.equal(client.state, 'open');
+  assert.deepEqual(resyncs, []);
+});
+
+test('resume: a server that does not resume (no recovered map) gets a resync after a gap, not before', async () => {
   const { clock, sockets, client } = setup();
   const resyncs = [];
   client.on('resync', (r) => resyncs.push(r));
@@ -304,7 +362,18 @@ test('resume seam: today\'s server (no positions, no recovered flag) gets a resy
   ws.drop();
   await clock.advance(60_000);
   await openLatest(sockets);
-  assert.deepEqual(resyncs, [{ reason: 'reconnected' }]);
+  assert.deepEqual(resyncs, [{ reason: 'reconnected', streams: [] }]);
+});
+
+test('replies are matched by the requestId the server echoes', async () => {
+  const { sockets, client } = setup();
+  client.subscribe(['g1']);
+  const ws = await openLatest(sockets);
+  const a = client.subscribe(['g2']);
+  await flush();
+  const idA = ws.lastSent('subscribe').requestId;
+  ws.receive({ type: 'subscribed', requestId: idA, groupIds: ['g2'], rejected: [] });
+  assert.deepEqual((await a).groupIds, ['g2']);
 });
 
 test('replies are matched to their requests; an error reply rejects', async () => {
