@@ -184,7 +184,7 @@ func TestWatchSwapsChangedCodeKeepingState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := strings.Replace(string(src), `typeReply{Type: "pong"}`, `typeReply{Type: "pong-v2"}`, 1)
+	changed := strings.Replace(string(src), `typeReply{Type: "pong",`, `typeReply{Type: "pong-v2",`, 1)
 	if changed == string(src) {
 		t.Fatal("the ping reply is not where the test expects it")
 	}
