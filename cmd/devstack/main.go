@@ -236,15 +236,36 @@ func printSummary(w io.Writer, s *stack.Stack) {
 	for _, r := range s.WSRoutes {
 		fmt.Fprintln(w, "  "+r)
 	}
+	table := "<table>"
+	if len(s.Tables) > 0 {
+		table = s.Tables[0]
+	}
+	printTryIt(w, e, s.AdminCredentials(), s.Region(), table)
+}
+
+// printTryIt prints the README's "Try it" commands with the stack's real
+// endpoints. wscat holds its terminal, so the commands are split by
+// terminal; npx needs --yes to install wscat without a prompt; the AWS CLI
+// (v1) needs a region and credentials, and the local endpoints check SigV4,
+// so only the admin keys work. TestTryItMatchesTheREADME keeps the two equal.
+func printTryIt(w io.Writer, e stack.Endpoints, admin aws.Credentials, region, table string) {
+	token := fmt.Sprintf(`TOKEN=$(curl -s -XPOST %s -d '{"sub":"alice","name":"Alice"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')`, e.Tokens)
 	fmt.Fprintf(w, `
-Try it:
-  TOKEN=$(curl -s -XPOST %[1]s -d '{"sub":"alice","name":"Alice"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
-  npx wscat -c "%[2]s?token=$TOKEN"            # then send {"action":"subscribe","groupIds":["public"]}
+Try it (each terminal in this repository; terminal 1 runs this stack):
+  # terminal 2: a WebSocket client (holds the terminal; needs Node.js)
+  %[1]s
+  npx --yes wscat -c "%[2]s?token=$TOKEN"
+  # at wscat's ">" prompt, type:  {"action":"subscribe","groupIds":["public"]}
+  # terminal 3: create a public group; terminal 2 receives group.created
+  %[1]s
   curl -s -XPOST %[3]s/groups -H "Authorization: Bearer $TOKEN" \
        -d '{"name":"Hikers","description":"Weekend hikes","visibility":"public"}'
+  # the AWS CLI against the local endpoints (v1 needs the region and keys)
+  export AWS_ACCESS_KEY_ID=%[4]s AWS_SECRET_ACCESS_KEY=%[5]s AWS_DEFAULT_REGION=%[6]s
+  aws dynamodb scan --table-name %[7]s --endpoint-url %[8]s --max-items 5
 
 Ctrl-C stops everything.
-`, e.Tokens, e.WebSocket, e.HTTPAPI)
+`, token, e.WebSocket, e.HTTPAPI, admin.AccessKeyID, admin.SecretAccessKey, region, table, e.DynamoDB)
 }
 
 // defaultReadyFile is where a stack writes its ready file unless told.

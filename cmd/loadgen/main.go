@@ -169,15 +169,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintln(stderr, "starting the local stack in-process...")
 		var err error
-		local, err = stack.Start(ctx, stack.Options{
-			Template:        *template,
-			StreamRetention: *retention,
-			Timing:          timing,
-			// The load test posts faster than the production per-user limit.
-			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
-			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			FunctionLogs: io.Discard,
-		})
+		local, err = stack.Start(ctx, inProcessOptions(*template, *retention, timing, stderr, cfg.Progress))
 		if err != nil {
 			return err
 		}
@@ -253,5 +245,22 @@ func raiseFileLimit(stderr io.Writer) {
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		fmt.Fprintln(stderr, "loadgen: cannot raise the open-files limit:", err)
+	}
+}
+
+// inProcessOptions configures the in-process stack. progress (nil with -q)
+// gets the stack's start-up steps, as devstack prints them: on a cold build
+// cache the functions compile for minutes, which would otherwise look like
+// a hang.
+func inProcessOptions(template string, retention time.Duration, timing stack.Timing, stderr, progress io.Writer) stack.Options {
+	return stack.Options{
+		Template:        template,
+		StreamRetention: retention,
+		Timing:          timing,
+		// The load test posts faster than the production per-user limit.
+		Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
+		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FunctionLogs: io.Discard,
+		Progress:     progress,
 	}
 }

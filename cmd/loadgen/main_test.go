@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/groupcast/groupcast/internal/devstack/stack"
 	"github.com/groupcast/groupcast/internal/loadgen"
 )
 
@@ -50,5 +53,24 @@ func TestHelpDocumentsExitStatus(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("-h output lacks %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// The in-process stack's start-up steps (minutes of compiling on a cold
+// cache) reach the progress writer, and nothing does under -q.
+func TestInProcessStackReportsStartUp(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		progress io.Writer
+	}{
+		{"progress", &bytes.Buffer{}},
+		{"quiet", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := inProcessOptions("template.yaml", time.Hour, stack.Timing{}, io.Discard, tc.progress)
+			if o.Progress != tc.progress {
+				t.Fatalf("stack progress %v, want %v", o.Progress, tc.progress)
+			}
+		})
 	}
 }
