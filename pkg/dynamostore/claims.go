@@ -190,4 +190,3 @@ func (s *Store) ReleaseClaim(ctx context.Context, c Claim) error {
 	}
 	return nil
 }
-

@@ -474,10 +474,10 @@ func (s *Store) transactDelete(pk, sk string, c expression.ConditionBuilder) (ty
 // Open returns a Store on table with a client from the default AWS
 // configuration (environment, shared config, the Lambda role), which also
 // honours AWS_ENDPOINT_URL_DYNAMODB for local endpoints.
-func Open(ctx context.Context, table string) (*Store, error) {
+func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	return New(dynamodb.NewFromConfig(cfg), table)
+	return New(dynamodb.NewFromConfig(cfg), table, opts...)
 }
