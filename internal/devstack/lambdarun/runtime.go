@@ -154,6 +154,30 @@ func (r *Runtime) Stats(name string) (Stats, bool) {
 	return fn.stats(), true
 }
 
+// BusyPIDs returns the process ids of name's instances that are running an
+// invocation right now: fault tests kill them (kill -9) mid-invocation, as
+// a crashed or out-of-memory execution environment dies on AWS.
+func (r *Runtime) BusyPIDs(name string) []int {
+	r.mu.Lock()
+	fn := r.funcs[name]
+	r.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	var pids []int
+	for inst := range fn.all {
+		inst.mu.Lock()
+		busy := inst.current != nil
+		inst.mu.Unlock()
+		if busy && inst.cmd.Process != nil {
+			pids = append(pids, inst.cmd.Process.Pid)
+		}
+	}
+	return pids
+}
+
 type outcome struct {
 	payload []byte
 	err     error

@@ -508,7 +508,8 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	defer proxy.Close()
 
 	s, err := startStack(testContext(t), nil, map[string]map[string]string{
-		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+		"FanoutFunction":   {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+		"FastPathFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
 	})
 	if err != nil {
 		t.Fatal(err)
