@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -103,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	readyFile := fs.String("ready-file", "", "measure a running devstack: the file its --ready-file wrote")
 	retention := fs.Duration("stream-retention", 24*time.Hour, "in-process stack: how long stream records are kept (shorter separates data growth from leaks)")
 	template := fs.String("template", "template.yaml", "template for the in-process local stack")
+	fastPath := fs.Bool("fast-path", true, "in-process stack: the template's FastPath parameter (false: the stream alone delivers)")
+	killFastPath := fs.Int("kill-fast-path", 0, "in-process stack: kill -9 a busy FastPathFunction process this many times during each run")
 	var timing stack.Timing
 	fs.BoolVar(&timing.AWS, "aws-timing", false, "in-process stack: AWS timing profile (stream polled every 250 ms, @connections latency and account throttle)")
 	fs.DurationVar(&timing.ConnectionsLatency, "connections-latency", stack.DefaultConnectionsLatency, "in-process stack with --aws-timing: round trip of each @connections call")
@@ -174,7 +177,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			StreamRetention: *retention,
 			Timing:          timing,
 			// The load test posts faster than the production per-user limit.
-			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
+			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000", "FastPath": strconv.FormatBool(*fastPath)},
 			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			FunctionLogs: io.Discard,
 		})
@@ -188,7 +191,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	var reports []loadgen.Report
 	for i := range *repeat {
+		killed := make(chan int, 1)
+		kctx, stopKilling := context.WithCancel(ctx)
+		if local != nil && *killFastPath > 0 {
+			go func() { killed <- stack.KillBusyRepeatedly(kctx, local, "FastPathFunction", *killFastPath) }()
+		} else {
+			killed <- 0
+		}
 		rep, err := loadgen.Run(ctx, cfg)
+		stopKilling()
+		if n := <-killed; *killFastPath > 0 {
+			fmt.Fprintf(stderr, "killed %d of %d busy FastPathFunction processes\n", n, *killFastPath)
+		}
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
