@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +107,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	template := fs.String("template", "template.yaml", "template for the in-process local stack")
 	fastPath := fs.Bool("fast-path", true, "in-process stack: the template's FastPath parameter (false: the stream alone delivers)")
 	killFastPath := fs.Int("kill-fast-path", 0, "in-process stack: kill -9 a busy FastPathFunction process this many times during each run")
+	params := map[string]string{}
+	fs.Func("param", "in-process stack: template parameter `Name=Value` (repeatable), e.g. FanoutConcurrency=256", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want Name=Value, got %q", v)
+		}
+		params[k] = val
+		return nil
+	})
 	var timing stack.Timing
 	fs.BoolVar(&timing.AWS, "aws-timing", false, "in-process stack: AWS timing profile (stream polled every 250 ms, @connections latency and account throttle)")
 	fs.DurationVar(&timing.ConnectionsLatency, "connections-latency", stack.DefaultConnectionsLatency, "in-process stack with --aws-timing: round trip of each @connections call")
@@ -177,7 +187,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			StreamRetention: *retention,
 			Timing:          timing,
 			// The load test posts faster than the production per-user limit.
-			Parameters:   map[string]string{"PostRateLimitPerMinute": "100000", "FastPath": strconv.FormatBool(*fastPath)},
+			Parameters:   stackParams(params, *fastPath),
 			Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			FunctionLogs: io.Discard,
 		})
@@ -226,6 +236,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return outcome(reports)
+}
+
+// stackParams are the in-process stack's template parameters: the load
+// test posts faster than the production per-user limit; --param and
+// --fast-path come on top.
+func stackParams(params map[string]string, fastPath bool) map[string]string {
+	out := map[string]string{"PostRateLimitPerMinute": "100000"}
+	for k, v := range params {
+		out[k] = v
+	}
+	out["FastPath"] = strconv.FormatBool(fastPath)
+	return out
 }
 
 // stackStats samples the in-process stack after a run: heap after a GC,
