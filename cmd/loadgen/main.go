@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,6 +105,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	readyFile := fs.String("ready-file", "", "measure a running devstack: the file its --ready-file wrote")
 	retention := fs.Duration("stream-retention", 24*time.Hour, "in-process stack: how long stream records are kept (shorter separates data growth from leaks)")
 	template := fs.String("template", "template.yaml", "template for the in-process local stack")
+	fastPath := fs.Bool("fast-path", true, "in-process stack: the template's FastPath parameter (false: the stream alone delivers)")
+	killFastPath := fs.Int("kill-fast-path", 0, "in-process stack: kill -9 a busy FastPathFunction process this many times during each run")
+	params := map[string]string{}
+	fs.Func("param", "in-process stack: template parameter `Name=Value` (repeatable), e.g. FanoutConcurrency=256", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want Name=Value, got %q", v)
+		}
+		params[k] = val
+		return nil
+	})
 	var timing stack.Timing
 	fs.BoolVar(&timing.AWS, "aws-timing", false, "in-process stack: AWS timing profile (stream polled every 250 ms, @connections latency and account throttle)")
 	fs.DurationVar(&timing.ConnectionsLatency, "connections-latency", stack.DefaultConnectionsLatency, "in-process stack with --aws-timing: round trip of each @connections call")
@@ -169,7 +182,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintln(stderr, "starting the local stack in-process...")
 		var err error
-		local, err = stack.Start(ctx, inProcessOptions(*template, *retention, timing, stderr, cfg.Progress))
+		local, err = stack.Start(ctx, inProcessOptions(*template, *retention, timing, stackParams(params, *fastPath), stderr, cfg.Progress))
 		if err != nil {
 			return err
 		}
@@ -180,7 +193,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	var reports []loadgen.Report
 	for i := range *repeat {
+		killed := make(chan int, 1)
+		kctx, stopKilling := context.WithCancel(ctx)
+		if local != nil && *killFastPath > 0 {
+			go func() { killed <- stack.KillBusyRepeatedly(kctx, local, "FastPathFunction", *killFastPath) }()
+		} else {
+			killed <- 0
+		}
 		rep, err := loadgen.Run(ctx, cfg)
+		stopKilling()
+		if n := <-killed; *killFastPath > 0 {
+			fmt.Fprintf(stderr, "killed %d of %d busy FastPathFunction processes\n", n, *killFastPath)
+		}
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
@@ -204,6 +228,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return outcome(reports)
+}
+
+// stackParams are the in-process stack's template parameters: the load
+// test posts faster than the production per-user limit; --param and
+// --fast-path come on top.
+func stackParams(params map[string]string, fastPath bool) map[string]string {
+	out := map[string]string{"PostRateLimitPerMinute": "100000"}
+	for k, v := range params {
+		out[k] = v
+	}
+	out["FastPath"] = strconv.FormatBool(fastPath)
+	return out
 }
 
 // stackStats samples the in-process stack after a run: heap after a GC,
@@ -252,15 +288,14 @@ func raiseFileLimit(stderr io.Writer) {
 // gets the stack's start-up steps, as devstack prints them: on a cold build
 // cache the functions compile for minutes, which would otherwise look like
 // a hang.
-func inProcessOptions(template string, retention time.Duration, timing stack.Timing, stderr, progress io.Writer) stack.Options {
+func inProcessOptions(template string, retention time.Duration, timing stack.Timing, params map[string]string, stderr, progress io.Writer) stack.Options {
 	return stack.Options{
 		Template:        template,
 		StreamRetention: retention,
 		Timing:          timing,
-		// The load test posts faster than the production per-user limit.
-		Parameters:   map[string]string{"PostRateLimitPerMinute": "100000"},
-		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		FunctionLogs: io.Discard,
-		Progress:     progress,
+		Parameters:      params,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FunctionLogs:    io.Discard,
+		Progress:        progress,
 	}
 }

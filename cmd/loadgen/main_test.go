@@ -67,7 +67,7 @@ func TestInProcessStackReportsStartUp(t *testing.T) {
 		{"quiet", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := inProcessOptions("template.yaml", time.Hour, stack.Timing{}, io.Discard, tc.progress)
+			o := inProcessOptions("template.yaml", time.Hour, stack.Timing{}, nil, io.Discard, tc.progress)
 			if o.Progress != tc.progress {
 				t.Fatalf("stack progress %v, want %v", o.Progress, tc.progress)
 			}

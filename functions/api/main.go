@@ -4,10 +4,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/groupcast/groupcast/pkg/dynamostore"
 	"github.com/groupcast/groupcast/pkg/envconfig"
+	"github.com/groupcast/groupcast/pkg/fastpath"
 	"github.com/groupcast/groupcast/pkg/groupcast"
 	"github.com/groupcast/groupcast/pkg/httpapi"
 	"github.com/groupcast/groupcast/pkg/lambdamain"
@@ -28,9 +35,23 @@ func build(ctx context.Context, log *slog.Logger) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Empty: the fast path is off (template parameter FastPath) and the
+	// stream alone delivers.
+	var opts []dynamostore.Option
+	if queueURL := os.Getenv("FAST_PATH_QUEUE_URL"); queueURL != "" {
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load AWS config: %w", err)
+		}
+		sender, err := fastpath.NewSender(sqs.NewFromConfig(awsCfg), queueURL, log)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dynamostore.WithEventSink(sender))
+	}
 	svc, err := lambdamain.OpenService(ctx, table, groupcast.ServiceConfig{
 		PostsPerMinute: postsPerMinute, EventRetention: time.Duration(eventHours) * time.Hour,
-	})
+	}, opts...)
 	if err != nil {
 		return nil, err
 	}

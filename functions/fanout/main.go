@@ -81,7 +81,7 @@ func build(ctx context.Context, log *slog.Logger) (any, error) {
 		fanout.NewManagementClient(awsCfg, s.endpoint, s.concurrency),
 		log,
 		applog.NewEMF(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), nil),
-		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit, InboxRetention: s.inboxRetention},
+		fanout.Config{Concurrency: s.concurrency, InboxFanoutLimit: s.inboxLimit, InboxRetention: s.inboxRetention, Claims: store},
 	)
 	if err != nil {
 		return nil, err

@@ -142,6 +142,9 @@ type receiver struct {
 	conn      *client.Conn
 	userIndex int
 	got       []delivery
+	// seen holds the event ids received: received counts each once, so a
+	// duplicate never ends the wait for a delivery still missing.
+	seen map[string]bool
 }
 
 // Run performs one measurement.
@@ -329,7 +332,13 @@ func (r *receiver) collect(ctx context.Context, tag string, received *atomic.Int
 				continue
 			}
 			r.got = append(r.got, delivery{post: i, eventID: ev.Event.ID, at: ev.At})
-			received.Add(1)
+			if r.seen == nil {
+				r.seen = map[string]bool{}
+			}
+			if !r.seen[ev.Event.ID] {
+				r.seen[ev.Event.ID] = true
+				received.Add(1)
+			}
 		}
 	}
 }

@@ -166,3 +166,29 @@ func (s *Store) StreamEvents(ctx context.Context, kind groupcast.StreamKind, id,
 
 // eventRangeEnd sorts after every event key of a stream partition.
 const eventRangeEnd = "EVENT$"
+
+// committed tells the sink of the event items among a committed
+// transaction's actions. Every outbox write goes through a transaction, so
+// this one place sees every event of every change.
+func (s *Store) committed(ctx context.Context, actions []types.TransactWriteItem) {
+	if s.sink == nil {
+		return
+	}
+	var items []EventItem
+	for _, a := range actions {
+		if a.Put == nil {
+			continue
+		}
+		if t, ok := a.Put.Item["type"].(*types.AttributeValueMemberS); !ok || t.Value != TypeEvent {
+			continue
+		}
+		var it EventItem
+		if err := attributevalue.UnmarshalMap(a.Put.Item, &it); err != nil {
+			continue // written by putEvent from an EventItem: cannot fail to decode
+		}
+		items = append(items, it)
+	}
+	if len(items) > 0 {
+		s.sink.EventsCommitted(ctx, items)
+	}
+}

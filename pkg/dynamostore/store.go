@@ -39,19 +39,40 @@ type API interface {
 type Store struct {
 	db    API
 	table *string
+	// sink hears of the event items each committed transaction wrote.
+	sink EventSink
 }
+
+// EventSink is told, after a transaction commits, of the outbox event items
+// it wrote: the fast path hands them to delivery without waiting for the
+// stream. It runs in the request; a failure is its own to log (the stream
+// still delivers), so it returns nothing.
+type EventSink interface {
+	EventsCommitted(ctx context.Context, items []EventItem)
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithEventSink makes the store tell sink of each committed transaction's
+// events.
+func WithEventSink(sink EventSink) Option { return func(s *Store) { s.sink = sink } }
 
 var _ groupcast.Store = (*Store)(nil)
 
 // New returns a Store on table.
-func New(db API, table string) (*Store, error) {
+func New(db API, table string, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("dynamostore: nil client")
 	}
 	if table == "" {
 		return nil, errors.New("dynamostore: empty table name")
 	}
-	return &Store{db: db, table: aws.String(table)}, nil
+	s := &Store{db: db, table: aws.String(table)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // DynamoDB's per-call limits.
@@ -373,8 +394,12 @@ func canceledBy(err error) (index int, ok bool) {
 func (s *Store) transactWrite(ctx context.Context, actions []types.TransactWriteItem) error {
 	for attempt := 1; ; attempt++ {
 		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
+		if err == nil {
+			s.committed(ctx, actions)
+			return nil
+		}
 		codes := cancellationCodes(err)
-		if err == nil || attempt == batchMaxAttempts || !slices.Contains(codes, reasonConflict) || slices.Contains(codes, reasonConditionFailed) {
+		if attempt == batchMaxAttempts || !slices.Contains(codes, reasonConflict) || slices.Contains(codes, reasonConditionFailed) {
 			return err
 		}
 		if err := backoff(ctx, attempt); err != nil {
@@ -449,10 +474,10 @@ func (s *Store) transactDelete(pk, sk string, c expression.ConditionBuilder) (ty
 // Open returns a Store on table with a client from the default AWS
 // configuration (environment, shared config, the Lambda role), which also
 // honours AWS_ENDPOINT_URL_DYNAMODB for local endpoints.
-func Open(ctx context.Context, table string) (*Store, error) {
+func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	return New(dynamodb.NewFromConfig(cfg), table)
+	return New(dynamodb.NewFromConfig(cfg), table, opts...)
 }

@@ -73,9 +73,12 @@ type Config struct {
 	// redelivered record rewrites the same item.
 	InboxRetention time.Duration
 	Retry          RetryPolicy
-	// Now is the clock of the fan-out lag metric and of the handshake
-	// grace for 410s; nil means time.Now.
+	// Now is the clock of the fan-out lag metric, of the handshake grace
+	// for 410s and of delivery claims; nil means time.Now.
 	Now func() time.Time
+	// Claims, when set, puts a delivery claim in front of every event
+	// (claim.go), so the fast path and the stream never both deliver it.
+	Claims Claims
 }
 
 // Fanout is the stream handler. Build it once per execution environment.
@@ -168,8 +171,8 @@ func (f *Fanout) emitMetrics(ctx context.Context, s invocationStats) {
 	}
 }
 
-// processRecord reads one record's event, pushes it and writes the inbox
-// items, concurrently: the push must not wait for inbox writes.
+// processRecord reads one record's event and delivers it, behind the
+// stream's claim when claims are on.
 func (f *Fanout) processRecord(ctx context.Context, rec events.DynamoDBEventRecord, stats *invocationStats) error {
 	p, ok, err := deliveryFor(rec)
 	if err != nil {
@@ -178,6 +181,16 @@ func (f *Fanout) processRecord(ctx context.Context, rec events.DynamoDBEventReco
 	if !ok {
 		return nil
 	}
+	if f.cfg.Claims == nil {
+		return f.deliver(ctx, p, stats)
+	}
+	_, err = f.deliverClaimed(ctx, OwnerStream, p, stats)
+	return err
+}
+
+// deliver pushes one event and writes its inbox items, concurrently: the
+// push must not wait for inbox writes.
+func (f *Fanout) deliver(ctx context.Context, p groupcast.Delivery, stats *invocationStats) error {
 	ev := p.Envelope
 	payload, err := json.Marshal(ev)
 	if err != nil {

@@ -43,9 +43,10 @@ func wire(ctx context.Context, build Build) (any, error) {
 }
 
 // OpenService is the domain service over the table: what the HTTP API and
-// the WebSocket functions start from.
-func OpenService(ctx context.Context, table string, cfg groupcast.ServiceConfig) (*groupcast.Service, error) {
-	store, err := dynamostore.Open(ctx, table)
+// the WebSocket functions start from. opts configure the store (the API
+// function's fast-path hand-off).
+func OpenService(ctx context.Context, table string, cfg groupcast.ServiceConfig, opts ...dynamostore.Option) (*groupcast.Service, error) {
+	store, err := dynamostore.Open(ctx, table, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // Production settings of template.yaml and samconfig.toml: logging, kept
 // state, least-privilege policies, alarms, CORS, the user pool and builds.
 
-var functionIDs = []string{"ApiFunction", "FanoutFunction", "WsAuthorizerFunction", "WsConnectFunction", "WsDisconnectFunction", "WsMessageFunction"}
+var functionIDs = []string{"ApiFunction", "FanoutFunction", "FastPathFunction", "WsAuthorizerFunction", "WsConnectFunction", "WsDisconnectFunction", "WsMessageFunction"}
 
 func ref(id string) map[string]any { return map[string]any{"Ref": id} }
 
@@ -94,6 +94,7 @@ func TestRepoTemplatePolicies(t *testing.T) {
 			"dynamodb:GetItem": {table, gsi1, gsi2}, "dynamodb:BatchGetItem": {table, gsi1, gsi2}, "dynamodb:Query": {table, gsi1, gsi2},
 			"dynamodb:PutItem": {table, gsi1, gsi2}, "dynamodb:UpdateItem": {table, gsi1, gsi2}, "dynamodb:DeleteItem": {table, gsi1, gsi2},
 			"dynamodb:BatchWriteItem": {table, gsi1, gsi2}, "dynamodb:ConditionCheckItem": {table, gsi1, gsi2},
+			"sqs:SendMessage": {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
 		},
 		"WsAuthorizerFunction": {},
 		// $connect writes the connection and its USER#/CONN# entry in one batch.
@@ -106,12 +107,21 @@ func TestRepoTemplatePolicies(t *testing.T) {
 		},
 		"FanoutFunction": {
 			"dynamodb:GetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
+			"dynamodb:PutItem": {table}, "dynamodb:UpdateItem": {table},
 			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
 			"dynamodb:DescribeStream":       {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:GetRecords":           {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:GetShardIterator":     {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:ListStreams":          {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"sqs:SendMessage":               {`{"Fn::GetAtt":["FanoutDeadLetterQueue","Arn"]}`},
+		},
+		"FastPathFunction": {
+			"dynamodb:GetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
+			"dynamodb:PutItem": {table}, "dynamodb:UpdateItem": {table}, "dynamodb:DeleteItem": {table},
+			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
+			"sqs:ReceiveMessage":            {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
+			"sqs:DeleteMessage":             {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
+			"sqs:GetQueueAttributes":        {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
 		},
 	}
 	tpl := loadRepoTemplate(t)

@@ -57,12 +57,13 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		id, codeURI string
 		env         []string
 	}{
-		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE", "EVENT_RETENTION_HOURS"}},
+		{"ApiFunction", "functions/api", []string{"TABLE_NAME", "POST_RATE_LIMIT_PER_MINUTE", "EVENT_RETENTION_HOURS", "FAST_PATH_QUEUE_URL"}},
 		{"WsAuthorizerFunction", "functions/authorizer", []string{"JWT_ISSUER", "JWT_AUDIENCE"}},
 		{"WsConnectFunction", "functions/connect", []string{"TABLE_NAME", "CONNECTION_TTL_SECONDS"}},
 		{"WsDisconnectFunction", "functions/disconnect", []string{"TABLE_NAME"}},
 		{"WsMessageFunction", "functions/message", []string{"TABLE_NAME", "MAX_SUBSCRIPTIONS_PER_CONNECTION"}},
 		{"FanoutFunction", "functions/fanout", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT"}},
+		{"FastPathFunction", "functions/fastpath", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT"}},
 	}
 	tpl := loadRepoTemplate(t)
 	if got := tpl.ResourceIDs("AWS::Serverless::Function"); len(got) != len(tests) {

@@ -154,6 +154,34 @@ func (r *Runtime) Stats(name string) (Stats, bool) {
 	return fn.stats(), true
 }
 
+// KillBusy kills (SIGKILL, the whole process group) one instance of name
+// that is running an invocation right now and returns its pid; ok is false
+// when none is busy. Fault tests use it to kill a function mid-invocation,
+// as a crashed or out-of-memory execution environment dies on AWS; the
+// runtime then reports the invocation failed, as Lambda does.
+func (r *Runtime) KillBusy(name string) (pid int, ok bool) {
+	r.mu.Lock()
+	fn := r.funcs[name]
+	r.mu.Unlock()
+	if fn == nil {
+		return 0, false
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	for inst := range fn.all {
+		inst.mu.Lock()
+		busy := inst.current != nil
+		inst.mu.Unlock()
+		if busy && inst.cmd.Process != nil && !inst.hasExited() {
+			if err := kill(inst.cmd); err != nil {
+				continue
+			}
+			return inst.cmd.Process.Pid, true
+		}
+	}
+	return 0, false
+}
+
 type outcome struct {
 	payload []byte
 	err     error

@@ -647,3 +647,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestKillBusyKillsARunningInvocation(t *testing.T) {
+	rt, _ := newRuntime(t, Options{})
+	register(t, rt, Function{Name: "SleepFunction", Timeout: time.Minute}, "sleep")
+	if _, ok := rt.KillBusy("SleepFunction"); ok {
+		t.Fatal("KillBusy killed something with no invocation running")
+	}
+	if _, ok := rt.KillBusy("NoSuchFunction"); ok {
+		t.Fatal("KillBusy of an unknown function reported a kill")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Invoke(testContext(t), "SleepFunction", []byte(`{}`))
+		done <- err
+	}()
+	deadline := time.Now().Add(testTimeout)
+	var pid int
+	for ok := false; !ok; pid, ok = rt.KillBusy("SleepFunction") {
+		if time.Now().After(deadline) {
+			t.Fatal("the invocation never became busy")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var fe *FunctionError
+	if err := <-done; !errors.As(err, &fe) || fe.Type != ErrorTypeExit {
+		t.Fatalf("invocation of a killed instance: %v, want a %s function error", err, ErrorTypeExit)
+	}
+	if pid <= 0 {
+		t.Errorf("pid %d", pid)
+	}
+}

@@ -68,7 +68,12 @@ func TestRestartWithDataDirKeepsDataTokensAndPosition(t *testing.T) {
 	// The token issuer's URL is the tokens' "iss": it must not change.
 	tokensAddr := freeAddr(t)
 	name := fmt.Sprintf("e2e%d", stackSeq.Add(1))
-	opts := func(o *stack.Options) { o.DataDir, o.TokensAddr, o.StackName = dir, tokensAddr, name }
+	// The stream alone delivers (FastPath=false): with the fast path, p1's
+	// receipt would not show that the stream has checkpointed past it.
+	opts := func(o *stack.Options) {
+		o.DataDir, o.TokensAddr, o.StackName = dir, tokensAddr, name
+		o.Parameters["FastPath"] = "false"
+	}
 
 	s := startWith(t, opts)
 	a, b := newUser(t, s, "persist-a"), newUser(t, s, "persist-b")

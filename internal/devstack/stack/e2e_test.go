@@ -91,11 +91,16 @@ func (l *lockedBuffer) String() string {
 }
 
 func startStack(ctx context.Context, progress io.Writer, env map[string]map[string]string) (*stack.Stack, error) {
+	return startStackWith(ctx, progress, env, nil)
+}
+
+// startStackWith is startStack with the options changed by edit.
+func startStackWith(ctx context.Context, progress io.Writer, env map[string]map[string]string, edit func(*stack.Options)) (*stack.Stack, error) {
 	logs := io.Discard
 	if testing.Verbose() {
 		logs = os.Stderr
 	}
-	return stack.Start(ctx, stack.Options{
+	opts := stack.Options{
 		Template: filepath.Join("..", "..", "..", "template.yaml"),
 		// Tests post faster than a person; the production limit is a template parameter.
 		Parameters: map[string]string{"PostRateLimitPerMinute": "10000"},
@@ -107,7 +112,11 @@ func startStack(ctx context.Context, progress io.Writer, env map[string]map[stri
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FunctionLogs: logs,
 		Progress:     progress,
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	return stack.Start(ctx, opts)
 }
 
 // user is one signed-in person with an HTTP client.
@@ -508,7 +517,8 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	defer proxy.Close()
 
 	s, err := startStack(testContext(t), nil, map[string]map[string]string{
-		"FanoutFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+		"FanoutFunction":   {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+		"FastPathFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
 	})
 	if err != nil {
 		t.Fatal(err)
