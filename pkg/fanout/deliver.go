@@ -228,10 +228,14 @@ func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []
 		case isGone(err):
 			f.forgetGone(ctx, connectionID)
 			return gone
+		case ctx.Err() != nil:
+			// Cut off by our own deadline: it may still accept later.
+			f.log.WarnContext(ctx, "delivery cut off at deadline", "connectionId", connectionID, "attempts", attempt, "error", err)
+			return exhausted
 		case !retryable(err):
 			f.log.WarnContext(ctx, "delivery rejected", "connectionId", connectionID, "attempts", attempt, "error", err)
 			return rejected
-		case attempt >= attempts || ctx.Err() != nil:
+		case attempt >= attempts:
 			f.log.WarnContext(ctx, "delivery failed", "connectionId", connectionID, "attempts", attempt, "error", err)
 			return exhausted
 		}

@@ -42,7 +42,7 @@ func (f *Fanout) Deliver(ctx context.Context, d groupcast.Delivery) (DeliveryRes
 	var res DeliveryResult
 	env := d.Envelope
 	if d.Inbox != (groupcast.Inbox{}) {
-		inbox := d.Inbox
+		inbox := InboxTarget(d.Inbox)
 		if err := f.enqueue(ctx, f.cfg.InboxQueueURL, []Task{{Kind: TaskInbox, Event: env, Inbox: &inbox}}, nil); err != nil {
 			return res, fmt.Errorf("queue inbox of event %s: %w", env.ID, err)
 		}

@@ -6,7 +6,7 @@ package fanout
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -99,8 +99,8 @@ type Config struct {
 	LiveMaxAge                  time.Duration
 	// RatePerSecond caps this process's PostToConnection calls (a token
 	// bucket; burst one second's worth); 0 means no cap.
-	RatePerSecond float64
-	Concurrency   int
+	RatePerSecond    float64
+	Concurrency      int
 	InboxFanoutLimit int
 	// InboxRetention sets each inbox entry's expiry after its event time;
 	// the entry's key and expiry both derive from the event, so a

@@ -311,7 +311,7 @@ func TestInboxFailureKeepsTheDataInTheDeadLetterQueue(t *testing.T) {
 	if err := json.Unmarshal([]byte(dead[0].body), &task); err != nil {
 		t.Fatal(err)
 	}
-	want := groupcast.Inbox{MembersOf: "g1", ExceptUserID: "alice"}
+	want := InboxTarget{MembersOf: "g1", ExceptUserID: "alice"}
 	if task.Kind != TaskInbox || task.Inbox == nil || *task.Inbox != want || task.Event.Type != groupcast.EventPostCreated || len(task.Event.Data) == 0 {
 		t.Errorf("dead letter = %+v, want the post event and inbox %+v", task, want)
 	}

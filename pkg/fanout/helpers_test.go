@@ -246,9 +246,13 @@ func (q *memQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatc
 
 // receive takes up to n messages of the first non-empty queue.
 func (q *memQueue) receive(n int) (string, []queuedMessage) {
+	return q.receiveFrom(n, inboxQueue, pushQueue)
+}
+
+func (q *memQueue) receiveFrom(n int, urls ...string) (string, []queuedMessage) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, url := range []string{inboxQueue, pushQueue} {
+	for _, url := range urls {
 		if msgs := q.queues[url]; len(msgs) > 0 {
 			k := min(n, len(msgs))
 			batch := append([]queuedMessage(nil), msgs[:k]...)
@@ -451,14 +455,14 @@ func failedSeqs(resp events.DynamoDBEventResponse) []string {
 // memStore is an in-memory Store for isolated unit tests and the benchmark.
 // It pages subscribers pageSize at a time, like a paginated Query.
 type memStore struct {
-	mu            sync.Mutex
-	pageSize      int
-	subs          map[string][]groupcast.Subscriber // group id or "public" -> subscribers
-	members       map[string][]string
-	groups        map[string]groupcast.Group
-	notifications []groupcast.Notification
-	deleted       []string
-	putErr        error
+	mu              sync.Mutex
+	pageSize        int
+	subs            map[string][]groupcast.Subscriber // group id or "public" -> subscribers
+	members         map[string][]string
+	groups          map[string]groupcast.Group
+	notifications   []groupcast.Notification
+	deleted         []string
+	putErr          error
 	membershipReads int
 	// connectedAt of a connection; absent means long ago.
 	connectedAt map[string]time.Time

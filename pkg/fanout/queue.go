@@ -40,7 +40,15 @@ type Task struct {
 	Connections []string `json:"connections,omitempty"`
 	Round       int      `json:"round,omitempty"`
 	// Inbox: whose inbox keeps the event.
-	Inbox *groupcast.Inbox `json:"inbox,omitempty"`
+	Inbox *InboxTarget `json:"inbox,omitempty"`
+}
+
+// InboxTarget is groupcast.Inbox in a task, with stable JSON names: a
+// dead-lettered task may be replayed by a later version.
+type InboxTarget struct {
+	UserID       string `json:"userId,omitempty"`
+	MembersOf    string `json:"membersOf,omitempty"`
+	ExceptUserID string `json:"exceptUserId,omitempty"`
 }
 
 const (
@@ -86,7 +94,10 @@ func newChunker(env groupcast.Envelope, round, size int) (*chunker, error) {
 
 // add appends an id; full chunks move to out.
 func (c *chunker) add(id string) {
-	n := len(id) + 3 // quotes and comma
+	n := len(id) + 3 // quotes and comma; API Gateway ids need no escaping
+	if b, err := json.Marshal(id); err == nil && len(b) != len(id)+2 {
+		n = len(b) + 1
+	}
 	if len(c.cur) > 0 && (len(c.cur) >= c.size || c.envBytes+c.curBytes+n > maxChunkBytes) {
 		c.cut()
 	}

@@ -68,7 +68,7 @@ func (f *Fanout) HandleTasks(ctx context.Context, ev events.SQSEvent) (events.SQ
 				err = errors.New("inbox task without inbox")
 				break
 			}
-			err = f.writeInbox(ctx, groupcast.Delivery{Envelope: t.Event, Inbox: *t.Inbox})
+			err = f.writeInbox(ctx, groupcast.Delivery{Envelope: t.Event, Inbox: groupcast.Inbox(*t.Inbox)})
 			stats.inbox++
 		default:
 			err = fmt.Errorf("unknown task kind %q", t.Kind)
