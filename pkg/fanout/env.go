@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -106,7 +107,9 @@ func Build(ctx context.Context, log *slog.Logger) (*Fanout, error) {
 	}
 	return New(store,
 		NewManagementClient(awsCfg, s.Endpoint, s.Config.Concurrency),
-		sqs.NewFromConfig(awsCfg),
+		// No SDK retries: sendBatch owns the retry policy (two stacked
+		// retryers multiply attempts and delays).
+		sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.Retryer = aws.NopRetryer{} }),
 		log,
 		applog.NewEMF(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), nil),
 		s.Config,
