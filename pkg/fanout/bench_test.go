@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/groupcast/groupcast/pkg/applog"
+	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
 // benchServer is the local @connections endpoint of the benchmarks: it
@@ -126,11 +127,14 @@ func BenchmarkPushPost(b *testing.B) {
 			b.Run(fmt.Sprintf("connections=%d/%s", n, bp.name), func(b *testing.B) {
 				store := newMemStore()
 				store.pageSize = 1000
+				store.groups["g1"] = groupcast.Group{ID: "g1", Visibility: groupcast.Public}
 				for i := range n {
 					store.subscribe("g1", fmt.Sprintf("user-%d", i), fmt.Sprintf("conn-%d", i))
 				}
-				f, err := New(store, bp.new(b, benchServer(b), DefaultConcurrency),
-					slog.New(slog.NewJSONHandler(io.Discard, nil)), applog.NewEMF(io.Discard, "bench", nil), Config{})
+				// The direct path for every size: this measures the push itself.
+				f, err := New(store, bp.new(b, benchServer(b), DefaultConcurrency), newMemQueue(),
+					slog.New(slog.NewJSONHandler(io.Discard, nil)), applog.NewEMF(io.Discard, "bench", nil),
+					Config{DirectPushLimit: n, PushQueueURL: pushQueue, InboxQueueURL: inboxQueue, Now: func() time.Time { return fixtureAt }})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -111,37 +111,57 @@ type outcome int
 const (
 	delivered outcome = iota
 	gone
-	failed
+	// exhausted: retryable failures (429, 5xx, timeouts) on every attempt.
+	exhausted
+	// rejected: a non-retryable answer (403, 413): trying again fails the same way.
+	rejected
+	// unattempted: the deadline came before the first call; nothing was sent.
+	unattempted
 )
 
-// deliveryStats counts the outcomes of one record's deliveries.
-type deliveryStats struct {
-	delivered, gone, failed atomic.Int64
+// pushResult is what one push did. Retry holds the connections that have
+// not accepted the event and may still: exhausted and unattempted ones.
+// A connection that accepted it (or is gone) is never in it, so whoever
+// retries the remainder pushes again only to connections that did not
+// accept the event.
+type pushResult struct {
+	delivered, gone, rejected atomic.Int64
+	mu                        sync.Mutex
+	exhausted, unattempted    []string
 }
 
-func (s *deliveryStats) add(o outcome) {
+func (r *pushResult) add(id string, o outcome) {
 	switch o {
 	case delivered:
-		s.delivered.Add(1)
+		r.delivered.Add(1)
 	case gone:
-		s.gone.Add(1)
+		r.gone.Add(1)
+	case rejected:
+		r.rejected.Add(1)
+	case exhausted:
+		r.mu.Lock()
+		r.exhausted = append(r.exhausted, id)
+		r.mu.Unlock()
 	default:
-		s.failed.Add(1)
+		r.mu.Lock()
+		r.unattempted = append(r.unattempted, id)
+		r.mu.Unlock()
 	}
 }
 
 // push delivers payload to every connection id that produce sends, using
-// f.cfg.Concurrency workers. produce runs in the caller's goroutine, so a
-// paginated lookup feeds the workers page by page while they post. send
-// returns false once ctx is done; produce should then stop.
-func (f *Fanout) push(ctx context.Context, payload []byte, produce func(send func(connectionID string) bool) error) (*deliveryStats, error) {
-	stats := &deliveryStats{}
+// f.cfg.Concurrency workers and at most attempts calls per connection.
+// produce runs in the caller's goroutine, so a paginated lookup feeds the
+// workers page by page while they post. Once ctx is done, send records
+// the id as unattempted and returns false; produce should then stop.
+func (f *Fanout) push(ctx context.Context, payload []byte, attempts int, produce func(send func(connectionID string) bool) error) (*pushResult, error) {
+	res := &pushResult{}
 	jobs := make(chan string)
 	var wg sync.WaitGroup
 	for range f.cfg.Concurrency {
 		wg.Go(func() {
 			for id := range jobs {
-				stats.add(f.deliverOne(ctx, id, payload))
+				res.add(id, f.deliverOne(ctx, id, payload, attempts))
 			}
 		})
 	}
@@ -150,23 +170,52 @@ func (f *Fanout) push(ctx context.Context, payload []byte, produce func(send fun
 		case jobs <- id:
 			return true
 		case <-ctx.Done():
+			res.add(id, unattempted)
 			return false
 		}
 	}
 	err := produce(send)
 	close(jobs)
 	wg.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return stats, err
+	return res, err
 }
 
-// deliverOne posts to one connection with retries. A 410 deletes the
-// connection (and its subscriptions) so later fan-outs skip it.
-func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []byte) outcome {
+// pushIDs pushes to a known list of connections; the ids left when ctx
+// ends are unattempted.
+func (f *Fanout) pushIDs(ctx context.Context, payload []byte, attempts int, ids []string) *pushResult {
+	var rest []string
+	res, _ := f.push(ctx, payload, attempts, func(send func(string) bool) error {
+		for i, id := range ids {
+			if !send(id) {
+				rest = ids[i+1:]
+				return nil
+			}
+		}
+		return nil
+	})
+	for _, id := range rest {
+		res.add(id, unattempted)
+	}
+	return res
+}
+
+// deliverOne posts to one connection with up to attempts calls. A 410
+// deletes the connection (and its subscriptions) so later fan-outs skip it.
+func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []byte, attempts int) outcome {
 	policy := f.cfg.Retry
 	for attempt := 1; ; attempt++ {
+		// The account-wide @connections budget: wait for a token first, so
+		// a throttled fan-out slows down instead of collecting 429s.
+		if f.limiter != nil {
+			if err := f.limiter.Wait(ctx); err != nil {
+				if attempt == 1 {
+					return unattempted
+				}
+				return exhausted
+			}
+		} else if ctx.Err() != nil && attempt == 1 {
+			return unattempted
+		}
 		callCtx, cancel := context.WithTimeout(ctx, policy.CallTimeout)
 		_, err := f.poster.PostToConnection(callCtx, &apigatewaymanagementapi.PostToConnectionInput{
 			ConnectionId: aws.String(connectionID),
@@ -179,16 +228,24 @@ func (f *Fanout) deliverOne(ctx context.Context, connectionID string, payload []
 		case isGone(err):
 			f.forgetGone(ctx, connectionID)
 			return gone
-		case !retryable(err) || attempt >= policy.MaxAttempts || ctx.Err() != nil:
+		case ctx.Err() != nil:
+			// Cut off by our own deadline: it may still accept later.
+			f.log.WarnContext(ctx, "delivery cut off at deadline", "connectionId", connectionID, "attempts", attempt, "error", err)
+			return exhausted
+		case !retryable(err):
+			f.log.WarnContext(ctx, "delivery rejected", "connectionId", connectionID, "attempts", attempt, "error", err)
+			return rejected
+		case attempt >= attempts:
 			f.log.WarnContext(ctx, "delivery failed", "connectionId", connectionID, "attempts", attempt, "error", err)
-			return failed
+			return exhausted
 		}
+		// Full jitter: a 429 storm spreads out instead of retrying in step.
 		t := time.NewTimer(policy.backoff(attempt - 1))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			f.log.WarnContext(ctx, "delivery abandoned at deadline", "connectionId", connectionID, "attempts", attempt, "error", err)
-			return failed
+			return exhausted
 		case <-t.C:
 		}
 	}

@@ -6,14 +6,13 @@ package fanout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/time/rate"
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/groupcast"
@@ -31,6 +30,9 @@ type Store interface {
 	ForEachGroupMemberID(ctx context.Context, groupID string, fn func([]string) error) error
 	GetGroup(ctx context.Context, groupID string) (groupcast.Group, error)
 	PutNotifications(ctx context.Context, ns []groupcast.Notification) error
+	// Memberships reads memberships from the base table, strongly
+	// consistent (GSI1 may still list a subscriber who left).
+	Memberships(ctx context.Context, keys []groupcast.MemberKey) (map[groupcast.MemberKey]bool, error)
 }
 
 const (
@@ -58,6 +60,28 @@ const (
 	// MaxInboxRetention caps the setting at ten years: longer is "forever"
 	// in practice and is better expressed by a deliberate template change.
 	MaxInboxRetention = 3650 * 24 * time.Hour
+	// DefaultDirectPushLimit is the largest audience the stream consumer
+	// pushes itself; larger ones go to the push queue. At 64 calls in
+	// flight of ~25 ms, 500 pushes take ~0.2 s, about what the queue hop
+	// adds (SendMessageBatch plus the SQS poller's receive), so above it
+	// the workers' parallelism wins and below it the hop only adds
+	// latency. It also bounds the repeat when a record is retried.
+	DefaultDirectPushLimit = 500
+	// DefaultChunkSize is the connections per push task: 500 ids of ~20
+	// bytes (10 KB) plus the envelope, so a SendMessageBatch of ten fits
+	// SQS's 256 KiB, and a worker at 1,250 pushes/s finishes one in 0.4 s.
+	DefaultChunkSize = 500
+	// DefaultMaxRounds bounds how often a failing connection goes back to
+	// the push queue: each round makes Retry.MaxAttempts calls, and the
+	// rounds' delays (up to 2 s, 4 s) let a throttle or an API Gateway
+	// blip pass. A connection failing 3 rounds (12 calls over seconds) is
+	// dropped and counted; the client catches up through history.
+	DefaultMaxRounds = 3
+	// DefaultLiveMaxAge is how old an event may be and still be pushed
+	// live: an hour-old notification is noise. Older events still reach
+	// the inbox (queued first), so the stream mapping's record age limit
+	// can be the stream's whole retention.
+	DefaultLiveMaxAge = time.Hour
 	// deadlineMargin is kept free before the Lambda deadline so the handler
 	// can still return its partial batch response instead of timing out
 	// (a timeout would retry the whole batch).
@@ -66,6 +90,16 @@ const (
 
 // Config configures a Fanout. Zero values take the defaults above.
 type Config struct {
+	// PushQueueURL and InboxQueueURL are the SQS queues of push and inbox
+	// tasks (required).
+	PushQueueURL, InboxQueueURL string
+	DirectPushLimit             int
+	ChunkSize                   int
+	MaxRounds                   int
+	LiveMaxAge                  time.Duration
+	// RatePerSecond caps this process's PostToConnection calls (a token
+	// bucket; burst one second's worth); 0 means no cap.
+	RatePerSecond    float64
 	Concurrency      int
 	InboxFanoutLimit int
 	// InboxRetention sets each inbox entry's expiry after its event time;
@@ -85,15 +119,42 @@ type Config struct {
 type Fanout struct {
 	store   Store
 	poster  Poster
+	queue   Queue
+	limiter *rate.Limiter
 	log     *slog.Logger
 	metrics *applog.EMF
 	cfg     Config
 }
 
 // New validates cfg and returns a Fanout.
-func New(store Store, poster Poster, log *slog.Logger, metrics *applog.EMF, cfg Config) (*Fanout, error) {
-	if store == nil || poster == nil || log == nil || metrics == nil {
-		return nil, errors.New("fanout: store, poster, logger and metrics are required")
+func New(store Store, poster Poster, queue Queue, log *slog.Logger, metrics *applog.EMF, cfg Config) (*Fanout, error) {
+	if store == nil || poster == nil || queue == nil || log == nil || metrics == nil {
+		return nil, errors.New("fanout: store, poster, queue, logger and metrics are required")
+	}
+	if cfg.PushQueueURL == "" || cfg.InboxQueueURL == "" {
+		return nil, errors.New("fanout: the push and inbox queue URLs are required")
+	}
+	for _, v := range []struct {
+		name string
+		p    *int
+		def  int
+	}{{"direct push limit", &cfg.DirectPushLimit, DefaultDirectPushLimit}, {"chunk size", &cfg.ChunkSize, DefaultChunkSize}, {"max rounds", &cfg.MaxRounds, DefaultMaxRounds}} {
+		if *v.p == 0 {
+			*v.p = v.def
+		}
+		if *v.p < 1 {
+			return nil, fmt.Errorf("fanout: %s %d must be positive", v.name, *v.p)
+		}
+	}
+	if cfg.LiveMaxAge == 0 {
+		cfg.LiveMaxAge = DefaultLiveMaxAge
+	}
+	if cfg.LiveMaxAge < 0 || cfg.RatePerSecond < 0 {
+		return nil, errors.New("fanout: live max age and rate must not be negative")
+	}
+	var limiter *rate.Limiter
+	if cfg.RatePerSecond > 0 {
+		limiter = rate.NewLimiter(rate.Limit(cfg.RatePerSecond), max(1, int(cfg.RatePerSecond)))
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -117,27 +178,34 @@ func New(store Store, poster Poster, log *slog.Logger, metrics *applog.EMF, cfg 
 		cfg.Now = time.Now
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
-	return &Fanout{store: store, poster: poster, log: log, metrics: metrics, cfg: cfg}, nil
+	return &Fanout{store: store, poster: poster, queue: queue, limiter: limiter, log: log, metrics: metrics, cfg: cfg}, nil
 }
 
 // invocationStats sums one invocation's outcomes for the metrics line.
 type invocationStats struct {
-	delivered, gone, failed int64
-	maxLag                  time.Duration
-	posts                   int
+	delivered, gone, dropped, queued, chunks int
+	maxLag                                   time.Duration
+	posts                                    int
 }
 
-// Handle processes the batch in order. When a record fails, it and every
+// withMargin shortens ctx's deadline by deadlineMargin.
+func (f *Fanout) withMargin(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-deadlineMargin))
+	}
+	return context.WithCancel(ctx)
+}
+
+// Handle is the stream consumer: it delivers each record's event in
+// order. A record fails only when its work could not be stored (Deliver's
+// error), never because of a connection. When a record fails, it and every
 // later record are reported in BatchItemFailures: Lambda resumes from the
 // lowest reported sequence number, so later records are retried anyway and
 // processing them now would only deliver them out of order. The handler
 // never returns an error, so one bad record never fails the whole batch.
 func (f *Fanout) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
-		defer cancel()
-	}
+	ctx, cancel := f.withMargin(ctx)
+	defer cancel()
 	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
 	var stats invocationStats
 	for i, rec := range ev.Records {
@@ -152,7 +220,7 @@ func (f *Fanout) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 	}
 	f.emitMetrics(ctx, stats)
 	f.log.InfoContext(ctx, "batch done", "records", len(ev.Records), "failedRecords", len(resp.BatchItemFailures),
-		"delivered", stats.delivered, "gone", stats.gone, "failed", stats.failed)
+		"delivered", stats.delivered, "gone", stats.gone, "dropped", stats.dropped, "queued", stats.queued, "chunks", stats.chunks)
 	return resp, nil
 }
 
@@ -160,7 +228,8 @@ func (f *Fanout) emitMetrics(ctx context.Context, s invocationStats) {
 	metrics := []applog.Metric{
 		{Name: "Delivered", Unit: applog.Count, Value: float64(s.delivered)},
 		{Name: "Gone", Unit: applog.Count, Value: float64(s.gone)},
-		{Name: "Failed", Unit: applog.Count, Value: float64(s.failed)},
+		{Name: "Failed", Unit: applog.Count, Value: float64(s.dropped)},
+		{Name: "Queued", Unit: applog.Count, Value: float64(s.queued)},
 	}
 	if s.posts > 0 {
 		// The worst post of the batch: alarms care about the slowest one.
@@ -188,74 +257,24 @@ func (f *Fanout) processRecord(ctx context.Context, rec events.DynamoDBEventReco
 	return err
 }
 
-// deliver pushes one event and writes its inbox items, concurrently: the
-// push must not wait for inbox writes.
+// deliver runs Deliver for one event (both paths deliver through it,
+// claim.go puts the claim in front) and adds its counts to the
+// invocation's stats.
 func (f *Fanout) deliver(ctx context.Context, p groupcast.Delivery, stats *invocationStats) error {
 	ev := p.Envelope
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event %s: %w", ev.ID, err)
-	}
-
-	var inboxErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { inboxErr = f.writeInbox(ctx, p) })
-	ds, pushErr := f.push(ctx, payload, func(send func(string) bool) error { return f.produceTargets(ctx, p.Audience, send) })
-	wg.Wait()
-
-	stats.delivered += ds.delivered.Load()
-	stats.gone += ds.gone.Load()
-	stats.failed += ds.failed.Load()
+	r, err := f.Deliver(ctx, p)
+	stats.delivered += r.Delivered
+	stats.gone += r.Gone
+	stats.dropped += r.Dropped
+	stats.queued += r.Queued
+	stats.chunks += r.Chunks
 	if ev.Type == groupcast.EventPostCreated {
 		stats.posts++
 		stats.maxLag = max(stats.maxLag, f.cfg.Now().Sub(ev.At))
 	}
-	f.log.DebugContext(ctx, "event pushed", "eventId", ev.ID, "type", ev.Type, "groupId", ev.GroupID,
-		"delivered", ds.delivered.Load(), "gone", ds.gone.Load(), "failed", ds.failed.Load())
-
-	switch {
-	case pushErr != nil:
-		return fmt.Errorf("push event %s: %w", ev.ID, pushErr)
-	case ds.failed.Load() > 0:
-		return fmt.Errorf("push event %s: %d deliveries failed", ev.ID, ds.failed.Load())
-	case inboxErr != nil:
-		return fmt.Errorf("inbox for event %s: %w", ev.ID, inboxErr)
-	}
-	return nil
-}
-
-// produceTargets sends the audience's connection ids to the workers.
-func (f *Fanout) produceTargets(ctx context.Context, a groupcast.Audience, send func(string) bool) error {
-	if a.UserID != "" {
-		ids, err := f.store.UserConnectionIDs(ctx, a.UserID)
-		if err != nil {
-			return fmt.Errorf("connections of user %s: %w", a.UserID, err)
-		}
-		for _, id := range ids {
-			if !send(id) {
-				return ctx.Err()
-			}
-		}
-		return nil
-	}
-	if a.GroupID == "" {
-		return nil // an event for nobody live (inbox only)
-	}
-	err := f.store.ForEachGroupSubscriber(ctx, a.GroupID, func(page []groupcast.Subscriber) error {
-		for _, s := range page {
-			if a.ExceptUserID != "" && s.UserID == a.ExceptUserID {
-				continue
-			}
-			if !send(s.ConnectionID) {
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("subscribers of %s: %w", a.GroupID, err)
-	}
-	return nil
+	f.log.DebugContext(ctx, "event delivered", "eventId", ev.ID, "type", ev.Type, "groupId", ev.GroupID,
+		"delivered", r.Delivered, "gone", r.Gone, "dropped", r.Dropped, "queued", r.Queued, "chunks", r.Chunks)
+	return err
 }
 
 // writeInbox stores the event as a notification for each user it names.

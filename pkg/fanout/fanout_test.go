@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/groupcast/groupcast/pkg/groupcast"
 )
 
@@ -62,7 +64,7 @@ func TestEventsPerRecordType(t *testing.T) {
 		t.Run(tt.record, func(t *testing.T) {
 			store := newWorld()
 			h := newHarness(t, store, Config{})
-			resp, err := h.f.Handle(context.Background(), batch(records, tt.record))
+			resp, err := h.handle(context.Background(), batch(records, tt.record))
 			if err != nil || len(resp.BatchItemFailures) != 0 {
 				t.Fatalf("Handle = %+v, %v", resp, err)
 			}
@@ -104,7 +106,7 @@ func TestEventsPerRecordType(t *testing.T) {
 
 func TestPostPreviewIsCut(t *testing.T) {
 	h := newHarness(t, newWorld(), Config{})
-	if _, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+	if _, err := h.handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
 		t.Fatal(err)
 	}
 	preview, _ := h.conns.deliveredTo()["b1"][0].Data["contentPreview"].(string)
@@ -116,7 +118,7 @@ func TestPostPreviewIsCut(t *testing.T) {
 func TestSkippedRecords(t *testing.T) {
 	store := newWorld()
 	h := newHarness(t, store, Config{})
-	resp, err := h.f.Handle(context.Background(), batch(loadRecords(t), "entity-post", "event-expired", "event-modified"))
+	resp, err := h.handle(context.Background(), batch(loadRecords(t), "entity-post", "event-expired", "event-modified"))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -131,7 +133,7 @@ func TestSkippedRecords(t *testing.T) {
 func TestDuplicateRecordGivesSameEventID(t *testing.T) {
 	h := newHarness(t, newWorld(), Config{})
 	records := loadRecords(t)
-	if _, err := h.f.Handle(context.Background(), batch(records, "post-created", "post-created", "member-joined", "member-joined")); err != nil {
+	if _, err := h.handle(context.Background(), batch(records, "post-created", "post-created", "member-joined", "member-joined")); err != nil {
 		t.Fatal(err)
 	}
 	got := h.conns.deliveredTo()["b1"]
@@ -148,7 +150,7 @@ func TestGoneConnectionIsDeleted(t *testing.T) {
 	store := newWorld()
 	h := newHarness(t, store, Config{})
 	h.conns.script["c1"] = []int{http.StatusGone}
-	resp, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created"))
+	resp, err := h.handle(context.Background(), batch(loadRecords(t), "post-created"))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v; a gone connection is not a failure", resp, err)
 	}
@@ -186,7 +188,7 @@ func TestGoneDuringHandshakeKeepsConnection(t *testing.T) {
 			store.connectedAt["c1"] = tc.connectedAt
 			h := newHarness(t, store, Config{Now: func() time.Time { return now }})
 			h.conns.script["c1"] = []int{http.StatusGone}
-			if _, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+			if _, err := h.handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(store.deleted, tc.wantDeleted) {
@@ -212,7 +214,7 @@ func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, newWorld(), Config{})
 			h.conns.script["b1"] = tt.script
-			resp, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created"))
+			resp, err := h.handle(context.Background(), batch(loadRecords(t), "post-created"))
 			if err != nil || len(resp.BatchItemFailures) != 0 {
 				t.Fatalf("Handle = %+v, %v", resp, err)
 			}
@@ -226,67 +228,119 @@ func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 	}
 }
 
+// A record fails only when its work cannot be stored (the queue is down);
+// a connection or an inbox write that fails never fails it, so Lambda never
+// re-pushes a record to everyone because of one of them.
 func TestPartialBatchFailure(t *testing.T) {
 	records := loadRecords(t)
 	tests := []struct {
 		name      string
-		setup     func(*memStore, *connServer)
+		setup     func(*memStore, *connServer, *memQueue)
 		batch     []string
 		wantFail  []string
-		wantConns []string // connections that got at least one message
+		wantConns []string // connections that got the event
 	}{
 		{
-			name:      "persistent 500 fails the record and every later one",
-			setup:     func(_ *memStore, cs *connServer) { cs.alwaysFail["c1"] = true },
+			name:      "persistent 500 fails no record",
+			setup:     func(_ *memStore, cs *connServer, _ *memQueue) { cs.alwaysFail["c1"] = true },
 			batch:     []string{"invitation-received", "post-created", "group-created-public"},
-			wantFail:  []string{"100000000000000000100", "100000000000000000200"},
-			wantConns: []string{"b1", "d1"},
+			wantConns: []string{"b1", "d1", "e1"},
 		},
 		{
-			name:      "non-retryable 403 fails the record",
-			setup:     func(_ *memStore, cs *connServer) { cs.script["d1"] = []int{http.StatusForbidden} },
+			name:      "non-retryable 403 fails no record",
+			setup:     func(_ *memStore, cs *connServer, _ *memQueue) { cs.script["d1"] = []int{http.StatusForbidden} },
 			batch:     []string{"member-joined", "invitation-received"},
-			wantFail:  []string{"100000000000000000600"},
 			wantConns: []string{"a1", "a2", "b1", "c1"},
 		},
 		{
-			name:      "inbox write failure fails the record",
-			setup:     func(m *memStore, _ *connServer) { m.putErr = errors.New("throttled") },
+			name:      "inbox write failure fails no record",
+			setup:     func(m *memStore, _ *connServer, _ *memQueue) { m.putErr = errors.New("throttled") },
+			batch:     []string{"group-created-private", "invitation-received", "member-left"},
+			wantConns: []string{"a1", "a2", "b1", "c1", "d1"},
+		},
+		{
+			name:      "queue failure fails the record and every later one",
+			setup:     func(_ *memStore, _ *connServer, q *memQueue) { q.sendErr = errors.New("sqs down") },
 			batch:     []string{"group-created-private", "invitation-received", "member-left"},
 			wantFail:  []string{"100000000000000000600", "100000000000000000450"},
-			wantConns: []string{"b1", "d1"},
+			wantConns: []string{"b1"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newWorld()
 			h := newHarness(t, store, Config{})
-			tt.setup(store, h.conns)
-			resp, err := h.f.Handle(context.Background(), batch(records, tt.batch...))
+			tt.setup(store, h.conns, h.queue)
+			resp, err := h.handle(context.Background(), batch(records, tt.batch...))
 			if err != nil {
 				t.Fatalf("Handle returned error %v; failures must go in the batch response", err)
 			}
-			if got := failedSeqs(resp); !slices.Equal(got, tt.wantFail) {
+			if got := failedSeqs(resp); !slices.Equal(got, tt.wantFail) && len(got)+len(tt.wantFail) > 0 {
 				t.Errorf("failed sequence numbers %v, want %v", got, tt.wantFail)
 			}
 			if got := sortedKeys(h.conns.deliveredTo()); !slices.Equal(got, tt.wantConns) {
 				t.Errorf("delivered to %v, want %v", got, tt.wantConns)
 			}
+			for id, envs := range h.conns.deliveredTo() {
+				seen := map[string]bool{}
+				for _, e := range envs {
+					if seen[e.ID] {
+						t.Errorf("%s got event %s twice", id, e.ID)
+					}
+					seen[e.ID] = true
+				}
+			}
 		})
+	}
+}
+
+// An inbox write that keeps failing lands in the inbox dead-letter queue
+// with the event and the inbox it belongs to: the data, not a pointer.
+func TestInboxFailureKeepsTheDataInTheDeadLetterQueue(t *testing.T) {
+	store := newWorld()
+	h := newHarness(t, store, Config{})
+	store.putErr = errors.New("throttled")
+	if _, err := h.handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+		t.Fatal(err)
+	}
+	dead := h.queue.dead[inboxQueue]
+	if len(dead) != 1 {
+		t.Fatalf("inbox dead letters = %d, want 1", len(dead))
+	}
+	var task Task
+	if err := json.Unmarshal([]byte(dead[0].body), &task); err != nil {
+		t.Fatal(err)
+	}
+	want := InboxTarget{MembersOf: "g1", ExceptUserID: "alice"}
+	if task.Kind != TaskInbox || task.Inbox == nil || *task.Inbox != want || task.Event.Type != groupcast.EventPostCreated || len(task.Event.Data) == 0 {
+		t.Errorf("dead letter = %+v, want the post event and inbox %+v", task, want)
+	}
+	// Replayed once the store is back, the task writes the inbox.
+	store.putErr = nil
+	resp, _ := h.f.HandleTasks(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "r", Body: dead[0].body}}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("replay failed: %+v", resp)
+	}
+	if users := sortedKeys(store.inboxUsers()); !slices.Equal(users, []string{"bob", "carol"}) {
+		t.Errorf("inbox after replay %v, want [bob carol]", users)
 	}
 }
 
 func TestPersistentFailureIsRetriedBounded(t *testing.T) {
 	h := newHarness(t, newWorld(), Config{})
 	h.conns.alwaysFail["b1"] = true
-	if _, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+	if _, err := h.handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.conns.attempts("b1"); n != fastRetry.MaxAttempts {
-		t.Errorf("b1 attempts = %d, want MaxAttempts %d", n, fastRetry.MaxAttempts)
+	// The direct push's attempts, then the push queue's rounds.
+	if n, want := h.conns.attempts("b1"), fastRetry.MaxAttempts*DefaultMaxRounds; n != want {
+		t.Errorf("b1 attempts = %d, want MaxAttempts × MaxRounds = %d", n, want)
 	}
 	if !strings.Contains(h.metrics.String(), `"Failed":1`) {
-		t.Errorf("metrics line %s, want Failed 1", h.metrics.String())
+		t.Errorf("metrics %s, want Failed 1", h.metrics.String())
+	}
+	if len(h.conns.deliveredTo()["c1"]) != 1 {
+		t.Errorf("c1 deliveries %d, want 1", len(h.conns.deliveredTo()["c1"]))
 	}
 }
 
@@ -303,7 +357,7 @@ func TestInboxFanoutLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newWorld()
 			h := newHarness(t, store, Config{InboxFanoutLimit: tt.limit})
-			if _, err := h.f.Handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
+			if _, err := h.handle(context.Background(), batch(loadRecords(t), "post-created")); err != nil {
 				t.Fatal(err)
 			}
 			if got := sortedKeys(store.inboxUsers()); !slices.Equal(got, tt.wantInbox) && len(got)+len(tt.wantInbox) > 0 {
@@ -328,7 +382,7 @@ func TestPushEnvelopeGolden(t *testing.T) {
 		covered[f.ev.Type] = true
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, newWorld(), Config{})
-			if _, err := h.f.Handle(context.Background(), batch(records, name)); err != nil {
+			if _, err := h.handle(context.Background(), batch(records, name)); err != nil {
 				t.Fatal(err)
 			}
 			var body []byte
@@ -382,15 +436,15 @@ func TestSampleEvent(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 29, 10, 0, 0, 323456789, time.UTC)
 	h := newHarness(t, newWorld(), Config{Now: func() time.Time { return now }})
-	resp, err := h.f.Handle(context.Background(), loadEvent(t, path))
+	resp, err := h.handle(context.Background(), loadEvent(t, path))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
 	if got := sortedKeys(h.conns.deliveredTo()); !slices.Equal(got, []string{"b1", "c1"}) {
 		t.Errorf("delivered to %v, want [b1 c1]", got)
 	}
-	var line map[string]any
-	if err := json.Unmarshal(h.metrics.Bytes(), &line); err != nil {
+	var line map[string]any // the stream handler's line (the worker's follows)
+	if err := json.Unmarshal(bytes.SplitN(h.metrics.Bytes(), []byte("\n"), 2)[0], &line); err != nil {
 		t.Fatalf("metrics line %q: %v", h.metrics.String(), err)
 	}
 	if line["Delivered"] != 2.0 || line["FanoutLagMs"] != 200.0 {
@@ -408,11 +462,26 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"negative inbox limit", Config{InboxFanoutLimit: -5}},
 		{"negative inbox retention", Config{InboxRetention: -time.Hour}},
 		{"inbox retention over ten years", Config{InboxRetention: MaxInboxRetention + time.Second}},
+		{"no push queue", Config{PushQueueURL: "-"}},
+		{"no inbox queue", Config{InboxQueueURL: "-"}},
+		{"negative direct push limit", Config{DirectPushLimit: -1}},
+		{"negative chunk size", Config{ChunkSize: -1}},
+		{"negative rounds", Config{MaxRounds: -1}},
+		{"negative rate", Config{RatePerSecond: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, newWorld(), Config{})
-			if _, err := New(h.f.store, h.f.poster, h.f.log, h.f.metrics, tt.cfg); err == nil {
+			cfg := tt.cfg
+			// "-" marks the queue the case leaves out; the others are set.
+			for _, u := range []*string{&cfg.PushQueueURL, &cfg.InboxQueueURL} {
+				if *u == "-" {
+					*u = ""
+				} else {
+					*u = "https://sqs.test/q"
+				}
+			}
+			if _, err := New(h.f.store, h.f.poster, h.queue, h.f.log, h.f.metrics, cfg); err == nil {
 				t.Fatal("New accepted an invalid config")
 			}
 		})

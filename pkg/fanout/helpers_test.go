@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/groupcast/groupcast/pkg/applog"
 	"github.com/groupcast/groupcast/pkg/dynamostore"
@@ -126,6 +128,7 @@ var fastRetry = RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDela
 
 type harness struct {
 	f       *Fanout
+	queue   *memQueue
 	conns   *connServer
 	logs    *bytes.Buffer
 	metrics *bytes.Buffer
@@ -133,21 +136,157 @@ type harness struct {
 
 func newHarness(t testing.TB, store Store, cfg Config) *harness {
 	t.Helper()
-	h := &harness{conns: newConnServer(t), logs: &bytes.Buffer{}, metrics: &bytes.Buffer{}}
+	h := &harness{conns: newConnServer(t), queue: newMemQueue(), logs: &bytes.Buffer{}, metrics: &bytes.Buffer{}}
 	if cfg.Retry == (RetryPolicy{}) {
 		cfg.Retry = fastRetry
+	}
+	cfg.PushQueueURL, cfg.InboxQueueURL = pushQueue, inboxQueue
+	if cfg.Now == nil {
+		// The fixtures' events happened a minute ago (LiveMaxAge).
+		cfg.Now = func() time.Time { return fixtureAt.Add(time.Minute) }
 	}
 	concurrency := cfg.Concurrency
 	if concurrency == 0 {
 		concurrency = DefaultConcurrency
 	}
 	var err error
-	h.f, err = New(store, NewManagementClient(testAWSConfig(), h.conns.endpoint(), concurrency),
+	h.f, err = New(store, NewManagementClient(testAWSConfig(), h.conns.endpoint(), concurrency), h.queue,
 		slog.New(slog.NewJSONHandler(h.logs, nil)), applog.NewEMF(h.metrics, "fanout-test", nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// handle runs the stream handler on ev, then the push worker on what it
+// queued until both queues are empty, as the two mappings would.
+func (h *harness) handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	resp, err := h.f.Handle(ctx, ev)
+	h.drain(ctx)
+	return resp, err
+}
+
+// drain runs the worker on the queued tasks, ten at a time, like the SQS
+// mapping: a reported message goes back to its queue, and to the dead
+// letters after maxReceive receives.
+func (h *harness) drain(ctx context.Context) {
+	for {
+		url, batch := h.queue.receive(sqsBatchMax)
+		if len(batch) == 0 {
+			return
+		}
+		ev := events.SQSEvent{}
+		for _, m := range batch {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, Body: m.body})
+		}
+		resp, _ := h.f.HandleTasks(ctx, ev)
+		failed := map[string]bool{}
+		for _, f := range resp.BatchItemFailures {
+			failed[f.ItemIdentifier] = true
+		}
+		for _, m := range batch {
+			if failed[m.id] {
+				h.queue.retry(url, m)
+			}
+		}
+	}
+}
+
+const (
+	pushQueue  = "https://sqs.test/push"
+	inboxQueue = "https://sqs.test/inbox"
+	maxReceive = 5
+)
+
+type queuedMessage struct {
+	id, body string
+	delay    int32
+	receives int
+}
+
+// memQueue is SQS for unit tests: FIFO per queue URL, delays recorded but
+// not waited for, and a dead-letter list per queue.
+type memQueue struct {
+	mu      sync.Mutex
+	n       int
+	queues  map[string][]queuedMessage
+	dead    map[string][]queuedMessage
+	sendErr error
+	// sent counts every message sent per queue URL.
+	sent map[string]int
+}
+
+func newMemQueue() *memQueue {
+	return &memQueue{queues: map[string][]queuedMessage{}, dead: map[string][]queuedMessage{}, sent: map[string]int{}}
+}
+
+func (q *memQueue) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.sendErr != nil {
+		return nil, q.sendErr
+	}
+	if len(in.Entries) > sqsBatchMax {
+		return nil, fmt.Errorf("%d entries: SendMessageBatch takes at most 10", len(in.Entries))
+	}
+	total := 0
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		total += len(aws.ToString(e.MessageBody))
+		q.n++
+		url := aws.ToString(in.QueueUrl)
+		q.queues[url] = append(q.queues[url], queuedMessage{id: fmt.Sprint("m", q.n), body: aws.ToString(e.MessageBody), delay: e.DelaySeconds})
+		q.sent[url]++
+		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id})
+	}
+	if total > maxMessageBytes {
+		return nil, fmt.Errorf("batch of %d bytes is over SQS's 256 KiB", total)
+	}
+	return out, nil
+}
+
+// receive takes up to n messages of the first non-empty queue.
+func (q *memQueue) receive(n int) (string, []queuedMessage) {
+	return q.receiveFrom(n, inboxQueue, pushQueue)
+}
+
+func (q *memQueue) receiveFrom(n int, urls ...string) (string, []queuedMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, url := range urls {
+		if msgs := q.queues[url]; len(msgs) > 0 {
+			k := min(n, len(msgs))
+			batch := append([]queuedMessage(nil), msgs[:k]...)
+			q.queues[url] = msgs[k:]
+			return url, batch
+		}
+	}
+	return "", nil
+}
+
+func (q *memQueue) retry(url string, m queuedMessage) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	m.receives++
+	if m.receives >= maxReceive {
+		q.dead[url] = append(q.dead[url], m)
+		return
+	}
+	q.queues[url] = append(q.queues[url], m)
+}
+
+func (q *memQueue) tasks(url string) []Task {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []Task
+	for _, m := range q.queues[url] {
+		var t Task
+		if err := json.Unmarshal([]byte(m.body), &t); err != nil {
+			panic(err)
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 var (
@@ -320,14 +459,15 @@ func failedSeqs(resp events.DynamoDBEventResponse) []string {
 // memStore is an in-memory Store for isolated unit tests and the benchmark.
 // It pages subscribers pageSize at a time, like a paginated Query.
 type memStore struct {
-	mu            sync.Mutex
-	pageSize      int
-	subs          map[string][]groupcast.Subscriber // group id or "public" -> subscribers
-	members       map[string][]string
-	groups        map[string]groupcast.Group
-	notifications []groupcast.Notification
-	deleted       []string
-	putErr        error
+	mu              sync.Mutex
+	pageSize        int
+	subs            map[string][]groupcast.Subscriber // group id or "public" -> subscribers
+	members         map[string][]string
+	groups          map[string]groupcast.Group
+	notifications   []groupcast.Notification
+	deleted         []string
+	putErr          error
+	membershipReads int
 	// connectedAt of a connection; absent means long ago.
 	connectedAt map[string]time.Time
 }
@@ -434,6 +574,21 @@ func (m *memStore) PutNotifications(ctx context.Context, ns []groupcast.Notifica
 	}
 	m.notifications = append(m.notifications, ns...)
 	return nil
+}
+
+// Memberships answers from members: the base table's view. A subscriber
+// in subs but not in members is what a lagging GSI1 shows after a leave.
+func (m *memStore) Memberships(ctx context.Context, keys []groupcast.MemberKey) (map[groupcast.MemberKey]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.membershipReads++
+	out := map[groupcast.MemberKey]bool{}
+	for _, k := range keys {
+		if slices.Contains(m.members[k.GroupID], k.UserID) {
+			out[k] = true
+		}
+	}
+	return out, nil
 }
 
 func (m *memStore) inboxUsers() map[string][]groupcast.EventType {

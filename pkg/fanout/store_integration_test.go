@@ -37,7 +37,7 @@ func TestWithDynamoStore(t *testing.T) {
 	}
 	expires := time.Now().Add(time.Hour)
 	for _, c := range []groupcast.Connection{{ID: "a1", UserID: "alice"}, {ID: "b1", UserID: "bob"}, {ID: "c1", UserID: "carol"}} {
-		c.ConnectedAt = time.Now().Add(-time.Hour) // past the handshake: a 410 means gone
+		c.ConnectedAt = created.Add(-time.Hour) // past the handshake: a 410 means gone
 		if err := store.PutConnection(ctx, c, expires); err != nil {
 			t.Fatal(err)
 		}
@@ -56,9 +56,9 @@ func TestWithDynamoStore(t *testing.T) {
 	if len(items) != 1 {
 		t.Fatalf("group g1 has %d event items, want the post's one", len(items))
 	}
-	h := newHarness(t, store, Config{})
+	h := newHarness(t, store, Config{Now: func() time.Time { return created.Add(time.Minute) }})
 	h.conns.script["c1"] = []int{http.StatusGone}
-	resp, err := h.f.Handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{streamRecord(t, "post", "INSERT", "1", nil, items[0])}})
+	resp, err := h.handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{streamRecord(t, "post", "INSERT", "1", nil, items[0])}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -123,7 +123,7 @@ func TestInboxItemsExpire(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newHarness(t, store, Config{InboxRetention: tt.retention})
-			if resp, err := h.f.Handle(ctx, batch(loadRecords(t), "post-created")); err != nil || len(resp.BatchItemFailures) != 0 {
+			if resp, err := h.handle(ctx, batch(loadRecords(t), "post-created")); err != nil || len(resp.BatchItemFailures) != 0 {
 				t.Fatalf("Handle = %+v, %v", resp, err)
 			}
 			res, err := client.Query(ctx, &dynamodb.QueryInput{

@@ -17,7 +17,7 @@ import (
 // Production settings of template.yaml and samconfig.toml: logging, kept
 // state, least-privilege policies, alarms, CORS, the user pool and builds.
 
-var functionIDs = []string{"ApiFunction", "FanoutFunction", "FastPathFunction", "WsAuthorizerFunction", "WsConnectFunction", "WsDisconnectFunction", "WsMessageFunction"}
+var functionIDs = []string{"ApiFunction", "FanoutFunction", "FastPathFunction", "PushWorkerFunction", "WsAuthorizerFunction", "WsConnectFunction", "WsDisconnectFunction", "WsMessageFunction"}
 
 func ref(id string) map[string]any { return map[string]any{"Ref": id} }
 
@@ -89,6 +89,8 @@ func TestRepoTemplatePolicies(t *testing.T) {
 	gsi1 := `{"Fn::Sub":"${Table.Arn}/index/GSI1"}`
 	gsi2 := `{"Fn::Sub":"${Table.Arn}/index/GSI2"}`
 	tableGSI1 := []string{table, gsi1}
+	pushQueue := `{"Fn::GetAtt":["PushQueue","Arn"]}`
+	inboxQueue := `{"Fn::GetAtt":["InboxQueue","Arn"]}`
 	want := map[string]map[string][]string{
 		"ApiFunction": {
 			"dynamodb:GetItem": {table, gsi1, gsi2}, "dynamodb:BatchGetItem": {table, gsi1, gsi2}, "dynamodb:Query": {table, gsi1, gsi2},
@@ -106,19 +108,33 @@ func TestRepoTemplatePolicies(t *testing.T) {
 			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
 		},
 		"FanoutFunction": {
-			"dynamodb:GetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
+			"dynamodb:GetItem": tableGSI1, "dynamodb:BatchGetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
 			"dynamodb:PutItem": {table}, "dynamodb:UpdateItem": {table},
 			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
 			"dynamodb:DescribeStream":       {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:GetRecords":           {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:GetShardIterator":     {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
 			"dynamodb:ListStreams":          {`{"Fn::Sub":"${Table.Arn}/stream/*"}`},
-			"sqs:SendMessage":               {`{"Fn::GetAtt":["FanoutDeadLetterQueue","Arn"]}`},
+			"sqs:SendMessage":               {`{"Fn::GetAtt":["FanoutDeadLetterQueue","Arn"]}`, pushQueue, inboxQueue},
 		},
-		"FastPathFunction": {
+		// The push worker: the two queues it polls, and the push queue it
+		// re-queues remainders to; no stream, no BatchGetItem.
+		"PushWorkerFunction": {
 			"dynamodb:GetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
+			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
+			"sqs:ReceiveMessage":            {pushQueue, inboxQueue},
+			"sqs:DeleteMessage":             {pushQueue, inboxQueue},
+			"sqs:GetQueueAttributes":        {pushQueue, inboxQueue},
+			"sqs:SendMessage":               {pushQueue},
+		},
+		// The fast path delivers as the stream fan-out does (Deliver: the
+		// push and inbox queues, private groups' memberships) behind its
+		// claim, which it may also release (DeleteItem).
+		"FastPathFunction": {
+			"dynamodb:GetItem": tableGSI1, "dynamodb:BatchGetItem": tableGSI1, "dynamodb:Query": tableGSI1, "dynamodb:BatchWriteItem": tableGSI1,
 			"dynamodb:PutItem": {table}, "dynamodb:UpdateItem": {table}, "dynamodb:DeleteItem": {table},
 			"execute-api:ManageConnections": {`{"Fn::Sub":"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*"}`},
+			"sqs:SendMessage":               {pushQueue, inboxQueue},
 			"sqs:ReceiveMessage":            {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
 			"sqs:DeleteMessage":             {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
 			"sqs:GetQueueAttributes":        {`{"Fn::GetAtt":["FastPathQueue","Arn"]}`},
@@ -212,6 +228,9 @@ func TestRepoTemplateAlarms(t *testing.T) {
 		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", `QueueName={"Fn::GetAtt":["FanoutDeadLetterQueue","QueueName"]}`},
 		{"AWS/Lambda", "IteratorAge", `FunctionName={"Ref":"FanoutFunction"}`},
 		{"Groupcast", "Failed", `FunctionName={"Ref":"FanoutFunction"}`},
+		{"Groupcast", "Failed", `FunctionName={"Ref":"PushWorkerFunction"}`},
+		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", `QueueName={"Fn::GetAtt":["InboxDeadLetterQueue","QueueName"]}`},
+		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", `QueueName={"Fn::GetAtt":["PushDeadLetterQueue","QueueName"]}`},
 		{"AWS/ApiGateway", "5xx", `ApiId={"Ref":"HttpApi"} Stage={"Ref":"StageName"}`},
 	}
 	for _, fn := range functionIDs {

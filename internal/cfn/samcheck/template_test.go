@@ -62,8 +62,12 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		{"WsConnectFunction", "functions/connect", []string{"TABLE_NAME", "CONNECTION_TTL_SECONDS"}},
 		{"WsDisconnectFunction", "functions/disconnect", []string{"TABLE_NAME"}},
 		{"WsMessageFunction", "functions/message", []string{"TABLE_NAME", "MAX_SUBSCRIPTIONS_PER_CONNECTION"}},
-		{"FanoutFunction", "functions/fanout", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT"}},
-		{"FastPathFunction", "functions/fastpath", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT"}},
+		{"FanoutFunction", "functions/fanout", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT",
+			"DIRECT_PUSH_LIMIT", "PUSH_QUEUE_URL", "INBOX_QUEUE_URL"}},
+		{"FastPathFunction", "functions/fastpath", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY", "INBOX_FANOUT_LIMIT",
+			"DIRECT_PUSH_LIMIT", "PUSH_QUEUE_URL", "INBOX_QUEUE_URL"}},
+		{"PushWorkerFunction", "functions/pushworker", []string{"TABLE_NAME", "WEBSOCKET_MANAGEMENT_ENDPOINT", "FANOUT_CONCURRENCY",
+			"PUSH_RATE_PER_SECOND", "PUSH_WORKERS", "PUSH_QUEUE_URL", "INBOX_QUEUE_URL"}},
 	}
 	tpl := loadRepoTemplate(t)
 	if got := tpl.ResourceIDs("AWS::Serverless::Function"); len(got) != len(tests) {
@@ -165,8 +169,8 @@ func TestRepoTemplateStreamMapping(t *testing.T) {
 		t.Errorf("FanoutTableStream.FunctionName refers to %v, want FanoutFunction", fn)
 	}
 	for key, want := range map[string]any{
-		"StartingPosition": "TRIM_HORIZON", "BatchSize": 100, "MaximumBatchingWindowInSeconds": 0,
-		"BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 5, "MaximumRecordAgeInSeconds": 3600,
+		"StartingPosition": "TRIM_HORIZON", "BatchSize": 10, "MaximumBatchingWindowInSeconds": 0, "ParallelizationFactor": 4,
+		"BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10, "MaximumRecordAgeInSeconds": 86400,
 		"EventSourceArn": map[string]any{"Fn::GetAtt": []any{"Table", "StreamArn"}},
 	} {
 		if !reflect.DeepEqual(p[key], want) {
@@ -216,6 +220,8 @@ func TestRepoTemplateOutputs(t *testing.T) {
 			"WebSocketManagementEndpoint": "https://WebSocketApi.execute-api.eu-west-1.amazonaws.com/dev",
 			"TableName":                   "Table",
 			"FanoutDeadLetterQueueUrl":    "FanoutDeadLetterQueue",
+			"InboxDeadLetterQueueUrl":     "InboxDeadLetterQueue",
+			"InboxQueueUrl":               "InboxQueue",
 			"UserPoolId":                  "UserPool",
 			"UserPoolClientId":            "UserPoolClient",
 		}},
@@ -225,6 +231,8 @@ func TestRepoTemplateOutputs(t *testing.T) {
 			"WebSocketManagementEndpoint": "https://WebSocketApi.execute-api.eu-west-1.amazonaws.com/prod",
 			"TableName":                   "Table",
 			"FanoutDeadLetterQueueUrl":    "FanoutDeadLetterQueue",
+			"InboxDeadLetterQueueUrl":     "InboxDeadLetterQueue",
+			"InboxQueueUrl":               "InboxQueue",
 		}},
 	}
 	for _, tc := range tests {
@@ -282,6 +290,55 @@ func TestRepoTemplateJwksUri(t *testing.T) {
 			got, ok := vars["JWKS_URL"]
 			if !ok || got != tc.want {
 				t.Errorf("JWKS_URL = %v (set %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+// The push worker's queues: each mapping reports partial batches, the push
+// mapping's concurrency is PushWorkers (the rate's divisor), each queue's
+// visibility timeout is at least 6 × the worker's timeout (AWS's advice,
+// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)
+// and each redrives to its own dead-letter queue; the inbox queue and its
+// dead letters keep tasks 14 days.
+func TestRepoTemplatePushQueues(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	timeout, _ := props(tpl, "PushWorkerFunction")["Timeout"].(int)
+	for _, tc := range []struct {
+		mapping, queue, dlq string
+		concurrency         any
+		retention           int
+	}{
+		{"PushQueueMapping", "PushQueue", "PushDeadLetterQueue", map[string]any{"Ref": "PushWorkers"}, 3600},
+		{"InboxQueueMapping", "InboxQueue", "InboxDeadLetterQueue", 2, 1209600},
+	} {
+		t.Run(tc.mapping, func(t *testing.T) {
+			m := props(tpl, tc.mapping)
+			if fn := tpl.References(m["FunctionName"]); !reflect.DeepEqual(fn, []string{"PushWorkerFunction"}) {
+				t.Errorf("FunctionName refers to %v", fn)
+			}
+			if !reflect.DeepEqual(m["EventSourceArn"], map[string]any{"Fn::GetAtt": []any{tc.queue, "Arn"}}) {
+				t.Errorf("EventSourceArn = %v, want %s", m["EventSourceArn"], tc.queue)
+			}
+			if !reflect.DeepEqual(m["FunctionResponseTypes"], []any{"ReportBatchItemFailures"}) {
+				t.Errorf("FunctionResponseTypes = %v", m["FunctionResponseTypes"])
+			}
+			if sc, _ := m["ScalingConfig"].(map[string]any); !reflect.DeepEqual(sc["MaximumConcurrency"], tc.concurrency) {
+				t.Errorf("MaximumConcurrency = %v, want %v", sc["MaximumConcurrency"], tc.concurrency)
+			}
+			q := props(tpl, tc.queue)
+			if v, _ := q["VisibilityTimeout"].(int); timeout == 0 || v < 6*timeout {
+				t.Errorf("VisibilityTimeout %v, want at least 6 × %d", q["VisibilityTimeout"], timeout)
+			}
+			if q["MessageRetentionPeriod"] != tc.retention {
+				t.Errorf("MessageRetentionPeriod = %v, want %d", q["MessageRetentionPeriod"], tc.retention)
+			}
+			rp, _ := q["RedrivePolicy"].(map[string]any)
+			if !reflect.DeepEqual(rp["deadLetterTargetArn"], map[string]any{"Fn::GetAtt": []any{tc.dlq, "Arn"}}) {
+				t.Errorf("RedrivePolicy = %v, want %s", rp, tc.dlq)
+			}
+			if props(tpl, tc.dlq)["MessageRetentionPeriod"] != 1209600 {
+				t.Errorf("%s keeps messages %v s, want 14 days", tc.dlq, props(tpl, tc.dlq)["MessageRetentionPeriod"])
 			}
 		})
 	}

@@ -182,6 +182,24 @@ func (r *Runtime) KillBusy(name string) (pid int, ok bool) {
 	return 0, false
 }
 
+// PIDs lists the process ids of the function's live instances, for tests
+// that crash one (kill -9) the way a Lambda sandbox can die mid-invocation.
+func (r *Runtime) PIDs(name string) []int {
+	r.mu.Lock()
+	fn := r.funcs[name]
+	r.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	var out []int
+	for _, inst := range fn.instances() {
+		if !inst.hasExited() {
+			out = append(out, inst.cmd.Process.Pid)
+		}
+	}
+	return out
+}
+
 type outcome struct {
 	payload []byte
 	err     error

@@ -490,7 +490,12 @@ func storeOf(t *testing.T, s *stack.Stack) *dynamostore.Store {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	eventuallyWithin(t, 20*time.Second, what, cond)
+}
+
+func eventuallyWithin(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
@@ -499,26 +504,37 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestDeliveryFailureLosesNothing runs a second stack whose fan-out reaches
-// @connections through a switchable proxy. While delivery fails, posts are
-// still created and listed; when it recovers within the mapping's retries
-// the post is delivered, and when it does not the batch lands in the
-// on-failure record, listed at /_devstack/failures.
+// TestDeliveryFailureLosesNothing runs a second stack whose fan-out and
+// fast path reach @connections and SQS through switchable proxies. While
+// delivery fails, posts are still created and listed. A record fails only
+// when its work cannot be queued: while @connections is down, the failed
+// pushes wait in the push queue and arrive on recovery; while SQS is down
+// for the delivering functions, the fast path releases its claim, the
+// stream's record is retried and finally lands in the on-failure
+// destination, listed at /_devstack/failures.
 func TestDeliveryFailureLosesNothing(t *testing.T) {
-	var down atomic.Bool
-	var target atomic.Pointer[url.URL]
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, `{"message":"Internal server error"}`, http.StatusInternalServerError)
-			return
-		}
-		httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
+	var mgmtDown, sqsDown atomic.Bool
+	var mgmtTarget, sqsTarget atomic.Pointer[url.URL]
+	proxy := func(down *atomic.Bool, target *atomic.Pointer[url.URL]) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if down.Load() {
+				http.Error(w, `{"message":"Internal server error"}`, http.StatusInternalServerError)
+				return
+			}
+			httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
+		}))
+	}
+	mgmtProxy, sqsProxy := proxy(&mgmtDown, &mgmtTarget), proxy(&sqsDown, &sqsTarget)
+	defer mgmtProxy.Close()
+	defer sqsProxy.Close()
 
 	s, err := startStack(testContext(t), nil, map[string]map[string]string{
-		"FanoutFunction":   {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
-		"FastPathFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": proxy.URL + "/dev"},
+		// The fast path delivers through the same code, so it goes through
+		// the same failing proxies (else it would deliver, or queue, for
+		// the stream).
+		"FanoutFunction":     {"WEBSOCKET_MANAGEMENT_ENDPOINT": mgmtProxy.URL + "/dev", "AWS_ENDPOINT_URL_SQS": sqsProxy.URL},
+		"FastPathFunction":   {"WEBSOCKET_MANAGEMENT_ENDPOINT": mgmtProxy.URL + "/dev", "AWS_ENDPOINT_URL_SQS": sqsProxy.URL},
+		"PushWorkerFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": mgmtProxy.URL + "/dev"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -526,13 +542,15 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	defer s.Close(context.Background())
 	mgmt, _ := url.Parse(s.Endpoints.Management)
 	mgmt.Path = ""
-	target.Store(mgmt)
+	mgmtTarget.Store(mgmt)
+	sqsURL, _ := url.Parse(s.Endpoints.SQS)
+	sqsTarget.Store(sqsURL)
 
 	a, b := newUser(t, s, "a"), newUser(t, s, "b")
 	g := groupWith(t, a, "public", b)
 	cb := b.connect(t, s, g.GroupID)
 
-	postWhileDown := func(t *testing.T, content string) client.Post {
+	postWhileDown := func(t *testing.T, down *atomic.Bool, content string) client.Post {
 		t.Helper()
 		ctx := testContext(t)
 		down.Store(true)
@@ -548,10 +566,11 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	}
 
 	t.Run("recovery delivers", func(t *testing.T) {
-		p := postWhileDown(t, "posted while delivery is down")
-		// Let the fan-out fail at least once before recovering.
+		p := postWhileDown(t, &mgmtDown, "posted while delivery is down")
+		// Let the direct push fail before recovering: its connection then
+		// waits in the push queue for the worker's next round.
 		time.Sleep(500 * time.Millisecond)
-		down.Store(false)
+		mgmtDown.Store(false)
 		ev := awaitEvent(t, cb, "group.post_created")
 		if !containsJSON(ev.Data, `"postId":"`+p.PostID+`"`) {
 			t.Fatalf("after recovery got %s, want post %s", ev.Data, p.PostID)
@@ -559,14 +578,17 @@ func TestDeliveryFailureLosesNothing(t *testing.T) {
 	})
 
 	t.Run("exhausted retries land in the on-failure record", func(t *testing.T) {
-		postWhileDown(t, "posted while delivery stays down")
-		defer down.Store(false)
+		postWhileDown(t, &sqsDown, "posted while the queues stay down")
+		defer sqsDown.Store(false)
 		failuresURL := strings.TrimSuffix(s.Endpoints.Tokens, "/token") + "/_devstack/failures"
 		var fails []struct {
 			RequestContext     struct{ Condition string }
 			DDBStreamBatchInfo struct{ BatchSize int }
 		}
-		eventually(t, "an on-failure record", func() bool {
+		// 11 invocations (10 retries), each trying SQS sendAttempts times
+		// with backoff: longer than eventually's bound; this one only
+		// bounds a hung test.
+		eventuallyWithin(t, 90*time.Second, "an on-failure record", func() bool {
 			resp, err := http.Get(failuresURL)
 			if err != nil {
 				return false
