@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ var bothOnce = map[string]int{"b1": 1, "c1": 1}
 // it finds. given runs before Handle (and may start a goroutine acting as
 // the fast path); each case has its own table.
 func TestStreamPathClaims(t *testing.T) {
-	now := time.Now()
+	now := harnessNow()
 	live, stale := now.Add(time.Minute), now.Add(-time.Second)
 	take := func(t *testing.T, cs *dynamostore.Store, owner string, lease time.Time) dynamostore.Claim {
 		c, ok, err := cs.TakeClaim(context.Background(), mustID(t), owner, now, lease, false)
@@ -116,7 +117,7 @@ func TestStreamPathReportsTheRecordWhenTheClaimOutlastsIt(t *testing.T) {
 	cs := claimStore(t)
 	h := newHarness(t, newWorld(), Config{Claims: cs})
 	rec, d := postRecord(t)
-	now := time.Now()
+	now := harnessNow()
 	if _, ok, err := cs.TakeClaim(context.Background(), d.Envelope.ID, OwnerFast, now, now.Add(time.Hour), false); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -133,22 +134,23 @@ func TestStreamPathReportsTheRecordWhenTheClaimOutlastsIt(t *testing.T) {
 }
 
 func TestFastPathClaims(t *testing.T) {
-	now := time.Now()
+	now := harnessNow()
 	tests := []struct {
 		name       string
 		given      func(t *testing.T, cs *dynamostore.Store, id string)
 		failing    bool // every push answers 500
+		queueDown  bool // every SQS send fails
 		want       ClaimOutcome
 		wantErr    bool
 		wantPushes map[string]int
 		wantClaim  string // owner of the done claim after; "" for no claim
 	}{
-		{"no claim: delivered", nil, false, Delivered, false, bothOnce, OwnerFast},
+		{"no claim: delivered", nil, false, false, Delivered, false, bothOnce, OwnerFast},
 		{"the stream holds it: skipped", func(t *testing.T, cs *dynamostore.Store, id string) {
 			if _, ok, err := cs.TakeClaim(context.Background(), id, OwnerStream, now, now.Add(time.Minute), false); err != nil || !ok {
 				t.Fatal(ok, err)
 			}
-		}, false, Skipped, false, map[string]int{}, ""},
+		}, false, false, Skipped, false, map[string]int{}, ""},
 		{"done: skipped", func(t *testing.T, cs *dynamostore.Store, id string) {
 			c, _, err := cs.TakeClaim(context.Background(), id, OwnerStream, now, now.Add(time.Minute), false)
 			if err != nil {
@@ -157,8 +159,12 @@ func TestFastPathClaims(t *testing.T) {
 			if err := cs.FinishClaim(context.Background(), c); err != nil {
 				t.Fatal(err)
 			}
-		}, false, Skipped, false, map[string]int{}, OwnerStream},
-		{"failing pushes: the claim is released for the stream", nil, true, Delivered, true, map[string]int{}, ""},
+		}, false, false, Skipped, false, map[string]int{}, OwnerStream},
+		// Deliver stores what it could not push in the push queue: the
+		// event is delivered as far as the claim goes.
+		{"failing pushes: queued for the workers, the claim done", nil, true, false, Delivered, false, map[string]int{}, OwnerFast},
+		// The work cannot be stored: the stream must take over at once.
+		{"queues down: the claim is released for the stream", nil, false, true, Delivered, true, map[string]int{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +173,9 @@ func TestFastPathClaims(t *testing.T) {
 			_, d := postRecord(t)
 			if tt.failing {
 				h.conns.alwaysFail["b1"], h.conns.alwaysFail["c1"] = true, true
+			}
+			if tt.queueDown {
+				h.queue.sendErr = errors.New("sqs down")
 			}
 			if tt.given != nil {
 				tt.given(t, cs, d.Envelope.ID)
@@ -177,6 +186,9 @@ func TestFastPathClaims(t *testing.T) {
 			}
 			if got := pushCounts(h); !mapsEqual(got, tt.wantPushes) {
 				t.Errorf("pushes %v, want %v", got, tt.wantPushes)
+			}
+			if tt.failing && h.queue.sent[pushQueue] == 0 {
+				t.Errorf("failed pushes not queued: sent %v", h.queue.sent)
 			}
 			c, found, err := cs.GetClaim(context.Background(), d.Envelope.ID)
 			if err != nil {
@@ -224,6 +236,10 @@ func TestFastPathAndStreamRaceDeliverOnce(t *testing.T) {
 		}
 	}
 }
+
+// harnessNow is the harness's clock (newHarness): claims' leases are
+// judged by cfg.Now, so the given claims must be taken on the same clock.
+func harnessNow() time.Time { return fixtureAt.Add(time.Minute) }
 
 func mustID(t *testing.T) string {
 	t.Helper()

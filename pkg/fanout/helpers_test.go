@@ -143,7 +143,7 @@ func newHarness(t testing.TB, store Store, cfg Config) *harness {
 	cfg.PushQueueURL, cfg.InboxQueueURL = pushQueue, inboxQueue
 	if cfg.Now == nil {
 		// The fixtures' events happened a minute ago (LiveMaxAge).
-		cfg.Now = func() time.Time { return fixtureAt.Add(time.Minute) }
+		cfg.Now = harnessNow
 	}
 	concurrency := cfg.Concurrency
 	if concurrency == 0 {
