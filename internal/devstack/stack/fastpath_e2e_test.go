@@ -88,8 +88,10 @@ func TestFastPathDeliversEveryEventType(t *testing.T) {
 }
 
 // TestStreamDeliversWithoutTheFastPath: with the fast path off (template
-// parameter), or failing (its pushes answer 500), the stream delivers
-// every event, and the claims say the stream did.
+// parameter), or failing (its pushes and its SQS sends answer 500: a fast
+// path whose pushes alone fail queues them for the push workers and
+// finishes), the stream delivers every event, and the claims say the
+// stream did.
 func TestStreamDeliversWithoutTheFastPath(t *testing.T) {
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"Internal server error"}`, http.StatusInternalServerError)
@@ -101,7 +103,7 @@ func TestStreamDeliversWithoutTheFastPath(t *testing.T) {
 		edit func(*stack.Options)
 	}{
 		{"off", nil, func(o *stack.Options) { awsTiming(o); o.Parameters["FastPath"] = "false" }},
-		{"failing", map[string]map[string]string{"FastPathFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": failing.URL + "/dev"}}, awsTiming},
+		{"failing", map[string]map[string]string{"FastPathFunction": {"WEBSOCKET_MANAGEMENT_ENDPOINT": failing.URL + "/dev", "AWS_ENDPOINT_URL_SQS": failing.URL}}, awsTiming},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
