@@ -63,9 +63,9 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *Mana
 type RetryPolicy struct {
 	// MaxAttempts counts the first try. Default 4: a 429 (throttle or the
 	// client's buffer full) or a 5xx at @connections usually clears within
-	// a few hundred ms; if three retries don't do it, the record goes back
-	// to Lambda, which retries it with its own backoff and finally sends it
-	// to the dead-letter queue.
+	// a few hundred ms; if three retries don't do it, the connection goes
+	// to the push queue for a later round (Config.MaxRounds), never back to
+	// Lambda with the whole record.
 	MaxAttempts int
 	// BaseDelay and MaxDelay shape exponential backoff with full jitter
 	// (sleep uniformly in [0, min(MaxDelay, BaseDelay*2^retry))): full
