@@ -42,11 +42,18 @@ type Timing struct {
 	ConnectionsLatency time.Duration // 0: DefaultConnectionsLatency
 	ConnectionsRPS     float64       // 0: DefaultConnectionsRPS
 	ConnectionsBurst   int           // 0: DefaultConnectionsBurst
+	// StreamPollInterval overrides Lambda's 250 ms poll under the profile.
+	// Tests that must tell which delivery path won use a long one, so the
+	// outcome does not depend on how loaded the machine is.
+	StreamPollInterval time.Duration
 }
 
 func (t Timing) streamPollInterval() time.Duration {
 	if !t.AWS {
 		return 0
+	}
+	if t.StreamPollInterval > 0 {
+		return t.StreamPollInterval
 	}
 	return esm.LambdaPollInterval
 }
