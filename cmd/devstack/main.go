@@ -36,6 +36,7 @@ import (
 	"github.com/groupcast/groupcast/internal/devstack/lambdarun"
 	"github.com/groupcast/groupcast/internal/devstack/localaws"
 	"github.com/groupcast/groupcast/internal/devstack/stack"
+	"github.com/groupcast/groupcast/internal/devstack/wsgw"
 	"github.com/groupcast/groupcast/web"
 )
 
@@ -86,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	readyFile := fs.String("ready-file", "", "write the endpoints, table names and credentials as JSON to this file once everything accepts connections, for `devstack invoke --stack` (default "+defaultReadyFile("<stack-name>")+")")
 	fs.StringVar(&opts.DataDir, "data-dir", "", "keep tables, stream positions and the token signing key in this directory across restarts (default: in memory)")
 	fs.BoolVar(&opts.Watch, "watch", false, "rebuild a function when its code or a package of this module it imports changes, and swap its instances (state and sockets stay)")
+	fs.BoolVar(&opts.PushFaults, "push-faults", false, "let a WebSocket client ask for every @connections POST to it to fail, with ?"+wsgw.PushFaultParam+"=500 or 410 at connect (load tests: loadgen --failing-connections)")
 	verbose := fs.Bool("v", false, "debug logs from the stack itself")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the stack process on this address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {

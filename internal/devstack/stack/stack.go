@@ -87,6 +87,11 @@ type Options struct {
 	// it matters to delivery (see timing.go); otherwise it is as fast as
 	// it can be.
 	Timing Timing
+	// PushFaults lets WebSocket clients ask for every @connections POST to
+	// them to fail, with the $connect query parameter
+	// wsgw.PushFaultParam (500 or 410): for load tests of failing
+	// subscribers. Off, the parameter is an ordinary one.
+	PushFaults bool
 
 	Logger       *slog.Logger
 	FunctionLogs io.Writer // labelled function output; default os.Stderr
@@ -548,6 +553,7 @@ func (b *builder) startWebSocketAPIs(context.Context) error {
 	for _, id := range slices.Sorted(maps.Keys(apis)) {
 		api := apis[id]
 		api.Config.Limits, api.Config.Logger, api.Config.Auth, api.Config.Timing = b.opts.WebSocketLimits, b.opts.Logger, s.iam, timing
+		api.Config.PushFaults = b.opts.PushFaults
 		gw, err := wsgw.New(api.Config, s.runtime)
 		if err != nil {
 			return fmt.Errorf("WebSocket API %s: %w", id, err)
@@ -684,6 +690,16 @@ func (s *Stack) AccountID() string { return s.account }
 
 // Runtime exposes the function runtime (for invocation statistics).
 func (s *Stack) Runtime() *lambdarun.Runtime { return s.runtime }
+
+// FaultedPushes counts the @connections POSTs answered with an injected
+// fault (Options.PushFaults) so far, over every WebSocket API.
+func (s *Stack) FaultedPushes() int64 {
+	var n int64
+	for _, gw := range s.ws {
+		n += gw.FaultedPosts()
+	}
+	return n
+}
 
 // Failures lists the batches the stream mappings gave up on, as their
 // OnFailure destinations would have received them.

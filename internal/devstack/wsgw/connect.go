@@ -42,6 +42,7 @@ type handshake struct {
 	query       map[string]string
 	multiQuery  map[string][]string
 	authorizer  map[string]any // context + principalId, nil without authorizer
+	pushFault   int            // status every POST to it gets (faults.go); 0 for none
 }
 
 // handleConnect runs the authorizer and $connect, and only then upgrades:
@@ -56,6 +57,13 @@ func (g *Gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs := newHandshake(r, g.domainName(r))
+	if g.cfg.PushFaults {
+		if err := hs.takePushFault(); err != nil {
+			g.log.InfoContext(r.Context(), "handshake refused: bad push fault", "connectionId", hs.id, "err", err)
+			writeGatewayError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 
 	if g.cfg.Authorizer != nil {
 		authCtx, status := g.authorize(r.Context(), hs)

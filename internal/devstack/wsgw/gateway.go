@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/groupcast/groupcast/internal/devstack/iam"
@@ -125,6 +126,9 @@ type Config struct {
 	// Timing adds AWS's @connections round trip and account throttle
 	// (timing.go); zero for none.
 	Timing Timing
+	// PushFaults lets a client ask, at connect time, for every @connections
+	// POST to it to fail (faults.go). Local stack only, off by default.
+	PushFaults bool
 }
 
 // Authenticator verifies a request's SigV4 signature and returns its
@@ -146,6 +150,8 @@ type Gateway struct {
 	mux       *http.ServeMux
 	baseCtx   context.Context // outlives requests: $disconnect runs after them
 	cancelAll context.CancelFunc
+
+	faulted atomic.Int64 // POSTs answered with an injected fault
 
 	mu           sync.Mutex
 	conns        map[string]*connection

@@ -84,6 +84,11 @@ func (g *Gateway) handlePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if c.hs.pushFault != 0 {
+		g.faulted.Add(1)
+		writePushFault(w, c.hs.pushFault)
+		return
+	}
 	if !c.enqueue(body) {
 		// The client is not reading fast enough and its queue is full.
 		writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Rate exceeded")
