@@ -76,6 +76,11 @@ func outcome(reports []loadgen.Report) error {
 		missing += r.Missing
 		refused += r.Refused
 		failed += r.PostErrors
+		if g := r.SmallGroup; g != nil {
+			missing += g.Missing
+			refused += g.Refused
+			failed += g.PostErrors
+		}
 	}
 	msg := fmt.Sprintf("%d deliveries missing, %d posts refused with 429, %d posts failed", missing, refused, failed)
 	switch {
@@ -127,6 +132,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Rate, "rate", 5, "posts per second")
 	fs.DurationVar(&cfg.Wait, "wait", 15*time.Second, "how long to wait for deliveries after the last post")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 100, "parallel WebSocket handshakes")
+	fs.IntVar(&cfg.FailingConnections, "failing-connections", 0, "open this many extra connections (for members other than the poster) whose every @connections push fails; needs devstack --push-faults (the in-process stack turns it on)")
+	fs.IntVar(&cfg.FailingStatus, "failing-status", 500, "with --failing-connections: the status their pushes get, 500 or 410")
+	fs.IntVar(&cfg.SmallGroup, "small-group", 0, "also post, at the same moment each round, to a second group of this many members (one connection each) and report its deliveries apart (head-of-line blocking)")
 	repeat := fs.Int("repeat", 1, "run this many times (the local stack's memory is reported after each run)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	quiet := fs.Bool("q", false, "no progress lines")
@@ -182,10 +190,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintln(stderr, "starting the local stack in-process...")
 		var err error
-		local, err = stack.Start(ctx, inProcessOptions(*template, *retention, timing, stackParams(params, *fastPath), stderr, cfg.Progress))
+		opts := inProcessOptions(*template, *retention, timing, stackParams(params, *fastPath), stderr, cfg.Progress)
+		opts.PushFaults = cfg.FailingConnections > 0
+		local, err = stack.Start(ctx, opts)
 		if err != nil {
 			return err
 		}
+		cfg.FaultedPushes = local.FaultedPushes
 		defer local.Close(context.Background())
 		cfg.HTTPURL, cfg.WSURL = local.Endpoints.HTTPAPI, local.Endpoints.WebSocket
 		cfg.Tokens = client.TokenEndpoint{URL: local.Endpoints.Tokens}

@@ -25,6 +25,8 @@ func TestOutcomeTellsMissingFromRefused(t *testing.T) {
 		{name: "missing wins over refused", reports: []loadgen.Report{{Missing: 1, Refused: 2}}, want: exitMissing},
 		{name: "post errors win over refused", reports: []loadgen.Report{{PostErrors: 1, Refused: 2}}, want: exitPostErrors},
 		{name: "summed over runs", reports: []loadgen.Report{{}, {Refused: 1}}, want: exitRefused},
+		{name: "small group missing", reports: []loadgen.Report{{Expected: 9, Received: 9, SmallGroup: &loadgen.GroupStats{Expected: 2, Received: 1, Missing: 1}}}, want: exitMissing},
+		{name: "small group post errors", reports: []loadgen.Report{{SmallGroup: &loadgen.GroupStats{PostErrors: 1}}}, want: exitPostErrors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

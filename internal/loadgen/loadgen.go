@@ -6,12 +6,14 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +43,27 @@ type Config struct {
 	// a deployed stage under that while filling the local stack quickly.
 	DialConcurrency int
 
+	// FailingConnections opens this many extra connections, for members
+	// other than the poster and subscribed like the others, that ask the
+	// local stack (devstack --push-faults) to fail every @connections POST
+	// to them with FailingStatus (500 or 410; 0 is 500). They are owed
+	// nothing: the run shows that the others still get exactly one
+	// delivery each.
+	FailingConnections int
+	FailingStatus      int
+	// FaultedPushes, when set, counts the @connections POSTs the stack
+	// answered with an injected fault (the in-process stack's
+	// FaultedPushes); the report then says how often failing connections
+	// were tried.
+	FaultedPushes func() int64
+
+	// SmallGroup, when 2 or more, creates a second group of this many
+	// members with one subscribed connection each. Each round its first
+	// member posts to it at the same moment as the main group's post, and
+	// the report gives its deliveries separately: whether a small group
+	// waits behind a large one (head-of-line blocking).
+	SmallGroup int
+
 	Progress   io.Writer // progress lines; nil for none
 	HTTPClient *http.Client
 	RunID      string // distinguishes users and posts of concurrent runs
@@ -52,6 +75,22 @@ func (c *Config) setDefaults() (cleanup func(), err error) {
 	}
 	if c.Members < 1 || c.Connections < 1 || c.Posts < 1 || c.Rate <= 0 {
 		return nil, errors.New("loadgen: members, connections, posts and rate must be positive")
+	}
+	if c.FailingConnections < 0 || c.SmallGroup < 0 {
+		return nil, errors.New("loadgen: failing connections and small group must not be negative")
+	}
+	if c.FailingConnections > 0 && c.Members < 2 {
+		return nil, errors.New("loadgen: failing connections belong to members other than the poster: need 2 or more members")
+	}
+	switch c.FailingStatus {
+	case 0:
+		c.FailingStatus = http.StatusInternalServerError
+	case http.StatusInternalServerError, http.StatusGone:
+	default:
+		return nil, fmt.Errorf("loadgen: failing status %d: want 500 or 410", c.FailingStatus)
+	}
+	if c.SmallGroup == 1 {
+		return nil, errors.New("loadgen: a small group needs 2 or more members (its poster receives nothing)")
 	}
 	if c.Wait <= 0 {
 		c.Wait = 10 * time.Second
@@ -96,8 +135,35 @@ type Report struct {
 	Refused    int `json:"refused"`
 	PostErrors int `json:"postErrors"`
 
+	// Failing describes the connections made to fail (FailingConnections).
+	Failing *FailingStats `json:"failing,omitempty"`
+	// SmallGroup is the second group's deliveries (Config.SmallGroup).
+	SmallGroup *GroupStats `json:"smallGroup,omitempty"`
+
 	// Stack is sampled after the run when the stack runs in-process.
 	Stack *StackStats `json:"stack,omitempty"`
+}
+
+// FailingStats shows how the stack treated connections whose every push
+// fails.
+type FailingStats struct {
+	Connections int `json:"connections"`
+	Status      int `json:"status"`
+	// Calls counts the @connections POSTs they got during the posts and
+	// the wait; nil when the stack cannot tell (not in-process).
+	Calls *int64 `json:"calls,omitempty"`
+}
+
+// GroupStats are the deliveries of the small group's posts.
+type GroupStats struct {
+	Members    int         `json:"members"`
+	Expected   int         `json:"expected"`
+	Received   int         `json:"received"`
+	Duplicated int         `json:"duplicated"`
+	Missing    int         `json:"missing"`
+	Refused    int         `json:"refused"`
+	PostErrors int         `json:"postErrors"`
+	Latency    Percentiles `json:"latencyMs"`
 }
 
 // StackStats shows whether the local stack holds on to anything between runs.
@@ -161,45 +227,79 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 
-	users, err := makeUsers(ctx, cfg)
+	users, err := makeUsers(ctx, cfg, "u", cfg.Members)
 	if err != nil {
 		return rep, err
 	}
 	say("minted %d tokens", len(users))
-
-	owner := users[0]
-	group, err := owner.CreateGroup(ctx, "loadgen "+cfg.RunID, "load test group", "public")
+	group, err := makeGroup(ctx, users, "loadgen "+cfg.RunID)
 	if err != nil {
-		return rep, fmt.Errorf("create group: %w", err)
+		return rep, err
 	}
-	if err := forEach(ctx, users[1:], 16, func(ctx context.Context, _ int, u *client.HTTP) error {
-		return u.JoinGroup(ctx, group.GroupID)
-	}); err != nil {
-		return rep, fmt.Errorf("join group: %w", err)
-	}
-	say("group %s has %d members", group.GroupID, len(users))
+	say("group %s has %d members", group, len(users))
 
-	receivers := make([]*receiver, cfg.Connections)
-	connectTimes := make([]time.Duration, cfg.Connections)
+	// One dial list: the main group's connections, then the failing ones,
+	// then the small group's.
+	var dials []dialSpec
+	for i := range cfg.Connections {
+		dials = append(dials, dialSpec{user: users[i%len(users)], userIndex: i % len(users), group: group})
+	}
+	if cfg.FailingConnections > 0 {
+		u, err := url.Parse(cfg.WSURL)
+		if err != nil {
+			return rep, fmt.Errorf("WebSocket URL: %w", err)
+		}
+		q := u.Query()
+		q.Set(pushFaultParam, strconv.Itoa(cfg.FailingStatus))
+		u.RawQuery = q.Encode()
+		for i := range cfg.FailingConnections {
+			ui := 1 + i%(len(users)-1) // never the poster, who is owed nothing anyway
+			dials = append(dials, dialSpec{user: users[ui], userIndex: ui, group: group, wsURL: u.String()})
+		}
+		rep.Failing = &FailingStats{Connections: cfg.FailingConnections, Status: cfg.FailingStatus}
+	}
+	var small []*client.HTTP
+	var smallGroup string
+	if cfg.SmallGroup > 0 {
+		if small, err = makeUsers(ctx, cfg, "s", cfg.SmallGroup); err != nil {
+			return rep, err
+		}
+		if smallGroup, err = makeGroup(ctx, small, "loadgen small "+cfg.RunID); err != nil {
+			return rep, err
+		}
+		say("small group %s has %d members", smallGroup, len(small))
+		for i, u := range small {
+			dials = append(dials, dialSpec{user: u, userIndex: i, group: smallGroup})
+		}
+		rep.SmallGroup = &GroupStats{Members: cfg.SmallGroup}
+	}
+
+	receivers := make([]*receiver, len(dials))
+	connectTimes := make([]time.Duration, 0, cfg.Connections)
 	var connected atomic.Int64
 	startConnect := time.Now()
 	var connections atomic.Int64
-	connections.Store(int64(cfg.Connections))
+	connections.Store(int64(len(dials)))
 	stopProgress := progress(cfg.Progress, "connected", &connected, &connections)
-	err = forEach(ctx, receivers, cfg.DialConcurrency, func(ctx context.Context, i int, _ *receiver) error {
-		ui := i % len(users)
+	var timesMu sync.Mutex
+	err = forEach(ctx, dials, cfg.DialConcurrency, func(ctx context.Context, i int, d dialSpec) error {
 		t0 := time.Now()
-		conn, err := client.Dial(ctx, cfg.WSURL, users[ui].Token)
+		wsURL := cmp.Or(d.wsURL, cfg.WSURL)
+		conn, err := client.Dial(ctx, wsURL, d.user.Token)
 		if err != nil {
 			return fmt.Errorf("connection %d: %w", i, err)
 		}
-		reply, err := conn.Subscribe(ctx, group.GroupID)
+		reply, err := conn.Subscribe(ctx, d.group)
 		if err != nil || reply.Type != "subscribed" || len(reply.GroupIDs) != 1 {
 			conn.Close()
 			return fmt.Errorf("connection %d: subscribe: %v %+v", i, err, reply)
 		}
-		connectTimes[i] = time.Since(t0)
-		receivers[i] = &receiver{conn: conn, userIndex: ui}
+		if i < cfg.Connections {
+			timesMu.Lock()
+			connectTimes = append(connectTimes, time.Since(t0))
+			timesMu.Unlock()
+		}
+		receivers[i] = &receiver{conn: conn, userIndex: d.userIndex}
 		connected.Add(1)
 		return nil
 	})
@@ -210,31 +310,43 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	rep.ConnectAll = ms(time.Since(startConnect))
 	rep.ConnectTime = percentiles(connectTimes)
-	say("%d connections subscribed in %.0f ms", cfg.Connections, rep.ConnectAll)
+	say("%d connections subscribed in %.0f ms", len(dials), rep.ConnectAll)
+	mainRecv := receivers[:cfg.Connections]
+	failingRecv := receivers[cfg.Connections : cfg.Connections+cfg.FailingConnections]
+	smallRecv := receivers[cfg.Connections+cfg.FailingConnections:]
 
-	// The poster's own connections never receive its posts (self-exclusion).
-	expectedPerPost := 0
-	for _, r := range receivers {
-		if r.userIndex != 0 {
-			expectedPerPost++
+	tag := "lg:" + cfg.RunID + ":"
+	smallTag := "lgs:" + cfg.RunID + ":"
+	readCtx, stopReading := context.WithCancel(ctx)
+	var readers sync.WaitGroup
+	var received, smallReceived, failingReceived atomic.Int64
+	read := func(rs []*receiver, tag string, n *atomic.Int64) {
+		for _, r := range rs {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				r.collect(readCtx, tag, n)
+			}()
 		}
 	}
+	read(mainRecv, tag, &received)
+	read(failingRecv, tag, &failingReceived)
+	read(smallRecv, smallTag, &smallReceived)
+
+	// The poster's own connections never receive its posts (self-exclusion).
+	expectedPerPost := owedPerPost(mainRecv)
 	var expected atomic.Int64
 	expected.Store(int64(expectedPerPost * cfg.Posts))
+	smallPerPost := owedPerPost(smallRecv)
+	var smallExpected atomic.Int64
+	smallExpected.Store(int64(smallPerPost * cfg.Posts))
 
-	var received atomic.Int64
-	var readers sync.WaitGroup
-	tag := "lg:" + cfg.RunID + ":"
-	readCtx, stopReading := context.WithCancel(ctx)
-	for _, r := range receivers {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			r.collect(readCtx, tag, &received)
-		}()
+	var faultedBefore int64
+	if rep.Failing != nil && cfg.FaultedPushes != nil {
+		faultedBefore = cfg.FaultedPushes()
 	}
-
 	sentAt := make([]time.Time, cfg.Posts)
+	smallSentAt := make([]time.Time, cfg.Posts)
 	var postTimes []time.Duration
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	stopProgress = progress(cfg.Progress, "delivered", &received, &expected)
@@ -249,26 +361,40 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return rep, ctx.Err()
 			}
 		}
+		// The small group's post goes out concurrently with the main one.
+		var smallDone chan struct{}
+		if rep.SmallGroup != nil {
+			smallDone = make(chan struct{})
+			go func() {
+				defer close(smallDone)
+				smallSentAt[i] = time.Now()
+				_, err := small[0].CreatePost(ctx, smallGroup, fmt.Sprintf("%s%d load test post", smallTag, i))
+				if err != nil {
+					countPostError(err, &rep.SmallGroup.Refused, &rep.SmallGroup.PostErrors)
+					smallExpected.Add(-int64(smallPerPost))
+					say("small group post %d: %v", i, err)
+				}
+			}()
+		}
 		sentAt[i] = time.Now()
-		_, err := owner.CreatePost(ctx, group.GroupID, fmt.Sprintf("%s%d load test post", tag, i))
+		_, err := users[0].CreatePost(ctx, group, fmt.Sprintf("%s%d load test post", tag, i))
 		if err != nil {
-			if client.IsStatus(err, http.StatusTooManyRequests) {
-				rep.Refused++
-			} else {
-				rep.PostErrors++
-			}
+			countPostError(err, &rep.Refused, &rep.PostErrors)
 			// Neither a refused nor a failed post is owed to anyone.
 			expected.Add(-int64(expectedPerPost))
 			say("post %d: %v", i, err)
-			continue
+		} else {
+			postTimes = append(postTimes, time.Since(sentAt[i]))
 		}
-		postTimes = append(postTimes, time.Since(sentAt[i]))
+		if smallDone != nil {
+			<-smallDone
+		}
 	}
 	ticker.Stop()
 	rep.PostLatency = percentiles(postTimes)
 
 	deadline := time.NewTimer(cfg.Wait)
-	for received.Load() < expected.Load() {
+	for received.Load() < expected.Load() || smallReceived.Load() < smallExpected.Load() {
 		select {
 		case <-deadline.C:
 		case <-ctx.Done():
@@ -278,34 +404,111 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		break
 	}
 	deadline.Stop()
+	if rep.Failing != nil && cfg.FaultedPushes != nil {
+		calls := cfg.FaultedPushes() - faultedBefore
+		rep.Failing.Calls = &calls
+	}
 	stopReading()
 	readers.Wait()
 	stopProgress()
 
-	var latencies []time.Duration
-	var last time.Time
-	for _, r := range receivers {
+	t := tally(mainRecv, sentAt)
+	rep.Received, rep.Duplicated = t.received, t.duplicated
+	rep.Expected = int(expected.Load())
+	rep.Missing = rep.Expected - rep.Received
+	rep.Latency = percentiles(t.latencies)
+	if span := t.last.Sub(sentAt[0]).Seconds(); span > 0 {
+		rep.Throughput = float64(rep.Received) / span
+	}
+	if sg := rep.SmallGroup; sg != nil {
+		st := tally(smallRecv, smallSentAt)
+		sg.Received, sg.Duplicated = st.received, st.duplicated
+		sg.Expected = int(smallExpected.Load())
+		sg.Missing = sg.Expected - sg.Received
+		sg.Latency = percentiles(st.latencies)
+	}
+	if n := failingReceived.Load(); n > 0 {
+		return rep, fmt.Errorf("failing connections received %d posts: does the stack honour %s (devstack --push-faults)?", n, pushFaultParam)
+	}
+	return rep, nil
+}
+
+// pushFaultParam is the local stack's connect-time fault request
+// (wsgw.PushFaultParam; loadgen does not import the stack, which a
+// deployed stage does not have).
+const pushFaultParam = "devstack-push-fault"
+
+// dialSpec is one connection to open: whose, to which group, and where
+// (wsURL: "" is Config.WSURL).
+type dialSpec struct {
+	user      *client.HTTP
+	userIndex int
+	group     string
+	wsURL     string
+}
+
+// makeGroup has users[0] create a public group and the others join it.
+func makeGroup(ctx context.Context, users []*client.HTTP, name string) (string, error) {
+	group, err := users[0].CreateGroup(ctx, name, "load test group", "public")
+	if err != nil {
+		return "", fmt.Errorf("create group: %w", err)
+	}
+	if err := forEach(ctx, users[1:], 16, func(ctx context.Context, _ int, u *client.HTTP) error {
+		return u.JoinGroup(ctx, group.GroupID)
+	}); err != nil {
+		return "", fmt.Errorf("join group: %w", err)
+	}
+	return group.GroupID, nil
+}
+
+// owedPerPost counts the connections a post by user 0 must reach.
+func owedPerPost(rs []*receiver) int {
+	n := 0
+	for _, r := range rs {
+		if r.userIndex != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func countPostError(err error, refused, failed *int) {
+	if client.IsStatus(err, http.StatusTooManyRequests) {
+		*refused++
+	} else {
+		*failed++
+	}
+}
+
+type tallied struct {
+	received, duplicated int
+	latencies            []time.Duration
+	last                 time.Time
+}
+
+// tally counts each connection's distinct events and their latencies from
+// the post's send time.
+func tally(rs []*receiver, sentAt []time.Time) tallied {
+	var t tallied
+	for _, r := range rs {
 		seen := map[string]bool{}
 		for _, d := range r.got {
 			if seen[d.eventID] {
-				rep.Duplicated++
+				t.duplicated++
 				continue
 			}
 			seen[d.eventID] = true
-			rep.Received++
-			latencies = append(latencies, d.at.Sub(sentAt[d.post]))
-			if d.at.After(last) {
-				last = d.at
+			t.received++
+			if d.post < 0 || d.post >= len(sentAt) {
+				continue
+			}
+			t.latencies = append(t.latencies, d.at.Sub(sentAt[d.post]))
+			if d.at.After(t.last) {
+				t.last = d.at
 			}
 		}
 	}
-	rep.Expected = int(expected.Load())
-	rep.Missing = rep.Expected - rep.Received
-	rep.Latency = percentiles(latencies)
-	if span := last.Sub(sentAt[0]).Seconds(); span > 0 {
-		rep.Throughput = float64(rep.Received) / span
-	}
-	return rep, nil
+	return t
 }
 
 // collect reads post events of this run until ctx ends.
@@ -343,10 +546,11 @@ func (r *receiver) collect(ctx context.Context, tag string, received *atomic.Int
 	}
 }
 
-func makeUsers(ctx context.Context, cfg Config) ([]*client.HTTP, error) {
-	users := make([]*client.HTTP, cfg.Members)
+// makeUsers mints n users whose ids start with the run id and prefix.
+func makeUsers(ctx context.Context, cfg Config, prefix string, n int) ([]*client.HTTP, error) {
+	users := make([]*client.HTTP, n)
 	err := forEach(ctx, users, 16, func(ctx context.Context, i int, _ *client.HTTP) error {
-		id := fmt.Sprintf("lg-%s-u%d", cfg.RunID, i)
+		id := fmt.Sprintf("lg-%s-%s%d", cfg.RunID, prefix, i)
 		tok, err := cfg.Tokens.Token(ctx, id, fmt.Sprintf("Load User %d", i))
 		if err != nil {
 			return err
