@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -454,11 +455,30 @@ func makeGroup(ctx context.Context, users []*client.HTTP, name string) (string, 
 		return "", fmt.Errorf("create group: %w", err)
 	}
 	if err := forEach(ctx, users[1:], 16, func(ctx context.Context, _ int, u *client.HTTP) error {
-		return u.JoinGroup(ctx, group.GroupID)
+		return joinGroup(ctx, u, group.GroupID)
 	}); err != nil {
 		return "", fmt.Errorf("join group: %w", err)
 	}
 	return group.GroupID, nil
+}
+
+// joinGroup joins, trying again on 409 as the API asks ("the group changed
+// concurrently; try again"): 16 joiners of one group contend for its member
+// count, and on a loaded machine the service's own retries can run out.
+// 20 tries with full jitter up to 200 ms bound the wait to a few seconds.
+func joinGroup(ctx context.Context, u *client.HTTP, groupID string) error {
+	for try := 1; ; try++ {
+		err := u.JoinGroup(ctx, groupID)
+		var apiErr *client.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || try == 20 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rand.N(min(10*time.Millisecond<<min(try, 5), 200*time.Millisecond))):
+		}
+	}
 }
 
 // owedPerPost counts the connections a post by user 0 must reach.
