@@ -188,6 +188,16 @@ type invocationStats struct {
 	posts                                    int
 }
 
+func (s *invocationStats) add(o invocationStats) {
+	s.delivered += o.delivered
+	s.gone += o.gone
+	s.dropped += o.dropped
+	s.queued += o.queued
+	s.chunks += o.chunks
+	s.posts += o.posts
+	s.maxLag = max(s.maxLag, o.maxLag)
+}
+
 // withMargin shortens ctx's deadline by deadlineMargin.
 func (f *Fanout) withMargin(ctx context.Context) (context.Context, context.CancelFunc) {
 	if dl, ok := ctx.Deadline(); ok {
@@ -196,32 +206,52 @@ func (f *Fanout) withMargin(ctx context.Context) (context.Context, context.Cance
 	return context.WithCancel(ctx)
 }
 
-// Handle is the stream consumer: it delivers each record's event in
-// order. A record fails only when its work could not be stored (Deliver's
+// Handle is the stream consumer: it delivers each record's event, in order
+// per partition key (a group's events share one), different keys at once
+// (Lanes). A record fails only when its work could not be stored (Deliver's
 // error), never because of a connection. When a record fails, it and every
-// later record are reported in BatchItemFailures: Lambda resumes from the
-// lowest reported sequence number, so later records are retried anyway and
-// processing them now would only deliver them out of order. The handler
-// never returns an error, so one bad record never fails the whole batch.
+// later record of the batch are reported in BatchItemFailures: Lambda
+// resumes from the lowest reported sequence number, so it retries them all
+// anyway; those of other keys that were delivered meanwhile find their
+// claim done and are skipped. The handler never returns an error, so one
+// bad record never fails the whole batch.
 func (f *Fanout) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	ctx, cancel := f.withMargin(ctx)
 	defer cancel()
 	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
+	laneStats := make([]invocationStats, len(ev.Records))
+	errs := Lanes(ctx, len(ev.Records), func(i int) string { return partitionKey(ev.Records[i]) }, func(ctx context.Context, i int) error {
+		return f.processRecord(ctx, ev.Records[i], &laneStats[i])
+	})
 	var stats invocationStats
-	for i, rec := range ev.Records {
-		if err := f.processRecord(ctx, rec, &stats); err != nil {
-			f.log.ErrorContext(ctx, "record failed; reporting it and the rest of the batch",
-				"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "reported", len(ev.Records)-i, "error", err)
-			for _, r := range ev.Records[i:] {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
-			}
-			break
+	for _, s := range laneStats {
+		stats.add(s)
+	}
+	for i, err := range errs {
+		if err == nil {
+			continue
 		}
+		rec := ev.Records[i]
+		f.log.ErrorContext(ctx, "record failed; reporting it and the rest of the batch",
+			"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "reported", len(ev.Records)-i, "error", err)
+		for _, r := range ev.Records[i:] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
+		}
+		break
 	}
 	f.emitMetrics(ctx, stats)
 	f.log.InfoContext(ctx, "batch done", "records", len(ev.Records), "failedRecords", len(resp.BatchItemFailures),
 		"delivered", stats.delivered, "gone", stats.gone, "dropped", stats.dropped, "queued", stats.queued, "chunks", stats.chunks)
 	return resp, nil
+}
+
+// partitionKey is the record's item's partition key, the unit Lambda keeps
+// in order.
+func partitionKey(rec events.DynamoDBEventRecord) string {
+	if pk, ok := rec.Change.Keys["PK"]; ok && pk.DataType() == events.DataTypeString {
+		return pk.String()
+	}
+	return ""
 }
 
 func (f *Fanout) emitMetrics(ctx context.Context, s invocationStats) {
