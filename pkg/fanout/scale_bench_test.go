@@ -120,6 +120,9 @@ func BenchmarkLargeGroupPost(b *testing.B) {
 		budget      = 10_000 // PushRatePerSecond of the run
 		workers     = 4      // PushWorkers
 		latency     = 25 * time.Millisecond
+		// batchSize is the template's PushQueueMapping BatchSize: Lambda's
+		// poller hands each batch to one invocation.
+		batchSize = 1
 	)
 	ctx := context.Background()
 	client, table := dynamotest.NewTable(b)
@@ -191,7 +194,7 @@ func BenchmarkLargeGroupPost(b *testing.B) {
 			wl := &logs[wi]
 			ww.Go(func() {
 				for !done.Load() {
-					_, msgs := queue.receiveFrom(10, pushQueue)
+					_, msgs := queue.receiveFrom(batchSize, pushQueue)
 					if len(msgs) == 0 {
 						time.Sleep(5 * time.Millisecond) // the poller's long poll, in short
 						continue
