@@ -98,7 +98,7 @@ type Config struct {
 	MaxRounds                   int
 	LiveMaxAge                  time.Duration
 	// RatePerSecond caps this process's PostToConnection calls (a token
-	// bucket; burst one second's worth); 0 means no cap.
+	// bucket; burst half a second's worth, see burstOf); 0 means no cap.
 	RatePerSecond    float64
 	Concurrency      int
 	InboxFanoutLimit int
@@ -113,6 +113,20 @@ type Config struct {
 	// Claims, when set, puts a delivery claim in front of every event
 	// (claim.go), so the fast path and the stream never both deliver it.
 	Claims Claims
+}
+
+// burstOf is the token bucket's burst for a rate: half a second's worth.
+// The account's @connections throttle is 10,000 RPS with a burst of 5,000,
+// half a second of its rate (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+// The workers' buckets start full, so together they can send their total
+// burst at once: half a second each keeps that total (PushRatePerSecond / 2)
+// within the account's burst for any PushRatePerSecond up to the account
+// rate, where a second's worth let 4 fresh workers at a 10,000 budget send
+// 10,000 calls at once, twice the account's burst. The burst also covers
+// the gap between two invocations (SQS poll and invoke, tens of ms), so a
+// worker's share is not lost between chunks.
+func burstOf(perSecond float64) int {
+	return max(1, int(perSecond/2))
 }
 
 // Fanout is the stream handler. Build it once per execution environment.
@@ -154,7 +168,7 @@ func New(store Store, poster Poster, queue Queue, log *slog.Logger, metrics *app
 	}
 	var limiter *rate.Limiter
 	if cfg.RatePerSecond > 0 {
-		limiter = rate.NewLimiter(rate.Limit(cfg.RatePerSecond), max(1, int(cfg.RatePerSecond)))
+		limiter = rate.NewLimiter(rate.Limit(cfg.RatePerSecond), burstOf(cfg.RatePerSecond))
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency

@@ -308,9 +308,12 @@ func TestRepoTemplatePushQueues(t *testing.T) {
 		mapping, queue, dlq string
 		concurrency         any
 		retention           int
+		// One push chunk per invocation: a batch goes to one worker, so
+		// larger batches spread a post's chunks unevenly over the workers.
+		batch int
 	}{
-		{"PushQueueMapping", "PushQueue", "PushDeadLetterQueue", map[string]any{"Ref": "PushWorkers"}, 3600},
-		{"InboxQueueMapping", "InboxQueue", "InboxDeadLetterQueue", 2, 1209600},
+		{"PushQueueMapping", "PushQueue", "PushDeadLetterQueue", map[string]any{"Ref": "PushWorkers"}, 3600, 1},
+		{"InboxQueueMapping", "InboxQueue", "InboxDeadLetterQueue", 2, 1209600, 10},
 	} {
 		t.Run(tc.mapping, func(t *testing.T) {
 			m := props(tpl, tc.mapping)
@@ -322,6 +325,9 @@ func TestRepoTemplatePushQueues(t *testing.T) {
 			}
 			if !reflect.DeepEqual(m["FunctionResponseTypes"], []any{"ReportBatchItemFailures"}) {
 				t.Errorf("FunctionResponseTypes = %v", m["FunctionResponseTypes"])
+			}
+			if m["BatchSize"] != tc.batch {
+				t.Errorf("BatchSize = %v, want %d", m["BatchSize"], tc.batch)
 			}
 			if sc, _ := m["ScalingConfig"].(map[string]any); !reflect.DeepEqual(sc["MaximumConcurrency"], tc.concurrency) {
 				t.Errorf("MaximumConcurrency = %v, want %v", sc["MaximumConcurrency"], tc.concurrency)
