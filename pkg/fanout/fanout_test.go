@@ -259,11 +259,15 @@ func TestPartialBatchFailure(t *testing.T) {
 			wantConns: []string{"a1", "a2", "b1", "c1", "d1"},
 		},
 		{
+			// The invitation's inbox task cannot be queued: it and every
+			// later record are reported (Lambda resumes from the lowest).
+			// member-left is another group's lane, so it was delivered
+			// meanwhile; on the retry its claim is done and it is skipped.
 			name:      "queue failure fails the record and every later one",
 			setup:     func(_ *memStore, _ *connServer, q *memQueue) { q.sendErr = errors.New("sqs down") },
 			batch:     []string{"group-created-private", "invitation-received", "member-left"},
 			wantFail:  []string{"100000000000000000600", "100000000000000000450"},
-			wantConns: []string{"b1"},
+			wantConns: []string{"a1", "a2", "b1", "c1"},
 		},
 	}
 	for _, tt := range tests {

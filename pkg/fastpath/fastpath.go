@@ -104,24 +104,45 @@ func NewHandler(d Deliverer, log *slog.Logger) (*Handler, error) {
 	return &Handler{deliver: d, log: log}, nil
 }
 
-// Handle delivers each message's event. It reports no failures: a failed
-// fast delivery has released its claim and the stream delivers the event,
-// so an SQS retry would only race the stream.
+// Handle delivers each message's event, in lanes per group (fanout.Lanes):
+// a small group's event never waits behind a large group's in the same
+// batch. SQS standard queues keep no order, so the lanes only keep the
+// batch's own order within a group. It reports no failures: a failed fast
+// delivery has released its claim and the stream delivers the event, so
+// an SQS retry would only race the stream.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	for _, m := range ev.Records {
-		p, err := decode(m.Body)
-		if err != nil {
-			h.log.ErrorContext(ctx, "fast path: bad message; the stream delivers", "messageId", m.MessageId, "error", err)
-			continue
-		}
-		out, err := h.deliver.DeliverFast(ctx, p)
-		if err != nil {
-			h.log.WarnContext(ctx, "fast path: delivery failed; the stream delivers", "eventId", p.Envelope.ID, "error", err)
-			continue
-		}
-		h.log.DebugContext(ctx, "fast path", "eventId", p.Envelope.ID, "delivered", out == fanout.Delivered)
+	type message struct {
+		p   groupcast.Delivery
+		err error
 	}
+	msgs := make([]message, len(ev.Records))
+	for i, m := range ev.Records {
+		msgs[i].p, msgs[i].err = decode(m.Body)
+	}
+	fanout.Lanes(ctx, len(msgs), func(i int) string { return orderKey(msgs[i].p.Envelope) }, func(ctx context.Context, i int) error {
+		m := msgs[i]
+		if m.err != nil {
+			h.log.ErrorContext(ctx, "fast path: bad message; the stream delivers", "messageId", ev.Records[i].MessageId, "error", m.err)
+			return nil
+		}
+		out, err := h.deliver.DeliverFast(ctx, m.p)
+		if err != nil {
+			h.log.WarnContext(ctx, "fast path: delivery failed; the stream delivers", "eventId", m.p.Envelope.ID, "error", err)
+			return nil // the next event of the group still goes: the stream orders nothing on this path
+		}
+		h.log.DebugContext(ctx, "fast path", "eventId", m.p.Envelope.ID, "delivered", out == fanout.Delivered)
+		return nil
+	})
 	return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}, nil
+}
+
+// orderKey is the lane of an event: its group, or its stream for events
+// outside a group.
+func orderKey(e groupcast.Envelope) string {
+	if e.GroupID != "" {
+		return "group:" + e.GroupID
+	}
+	return e.Stream
 }
 
 func decode(body string) (groupcast.Delivery, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,12 @@ var at = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
 func eventItem(t *testing.T, n int) dynamostore.EventItem {
 	t.Helper()
-	post := groupcast.Post{ID: fmt.Sprintf("01JDQ4ZK3M8X9V7T6R5P4N%04d", n), GroupID: "g1", AuthorID: "alice", AuthorName: "Alice", Content: "hi", CreatedAt: at}
+	return eventItemIn(t, n, "g1")
+}
+
+func eventItemIn(t *testing.T, n int, groupID string) dynamostore.EventItem {
+	t.Helper()
+	post := groupcast.Post{ID: fmt.Sprintf("01JDQ4ZK3M8X9V7T6R5P4N%04d", n), GroupID: groupID, AuthorID: "alice", AuthorName: "Alice", Content: "hi", CreatedAt: at}
 	ev := groupcast.PostCreatedEvent(post)
 	ev.Seq, ev.ExpiresAt = fmt.Sprintf("01JDQ4ZK3M8X9V7T6R5P4R%04d", n), at.Add(time.Hour)
 	it, err := dynamostore.NewEventItem(ev)
@@ -115,13 +121,60 @@ func TestSenderEnqueuesEveryEvent(t *testing.T) {
 }
 
 type fakeDeliverer struct {
+	mu  sync.Mutex
 	got []groupcast.Delivery
 	err error
 }
 
 func (f *fakeDeliverer) DeliverFast(_ context.Context, p groupcast.Delivery) (fanout.ClaimOutcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.got = append(f.got, p)
 	return fanout.Delivered, f.err
+}
+
+// blockingDeliverer holds every event of group "big" until an event of
+// another group has been delivered.
+type blockingDeliverer struct {
+	other     chan struct{}
+	once      sync.Once
+	waitedOut atomic.Bool
+}
+
+func (b *blockingDeliverer) DeliverFast(ctx context.Context, p groupcast.Delivery) (fanout.ClaimOutcome, error) {
+	if p.Envelope.GroupID != "big" {
+		b.once.Do(func() { close(b.other) })
+		return fanout.Delivered, nil
+	}
+	select {
+	case <-b.other:
+		return fanout.Delivered, nil
+	case <-time.After(5 * time.Second):
+		b.waitedOut.Store(true)
+		return fanout.Skipped, errors.New("the other group's event waited behind this one")
+	}
+}
+
+func TestHandlerDoesNotHoldASmallGroupBehindALargeOne(t *testing.T) {
+	body := func(n int, group string) string {
+		b, err := json.Marshal(eventItemIn(t, n, group))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	d := &blockingDeliverer{other: make(chan struct{})}
+	h, err := NewHandler(d, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "1", Body: body(1, "big")}, {MessageId: "2", Body: body(2, "small")}}}
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if d.waitedOut.Load() {
+		t.Fatal("the small group's event waited behind the large group's")
+	}
 }
 
 func TestHandlerDeliversEachMessageAndNeverFails(t *testing.T) {
