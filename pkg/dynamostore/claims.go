@@ -38,8 +38,9 @@ type Claim struct {
 	// Token identifies one holding: Finish and Release need it, so a
 	// holder whose lease ran out cannot undo its successor's claim.
 	Token string
-	// LeaseUntil is when a started claim goes stale: its holder's own
-	// deadline (function timeout) plus a margin.
+	// LeaseUntil is when a started claim goes stale: its holder renews it
+	// while it works (RenewClaim), so it passes only when the holder died
+	// or lost touch with the table.
 	LeaseUntil time.Time
 }
 
@@ -147,6 +148,34 @@ func (s *Store) GetClaim(ctx context.Context, eventID string) (Claim, bool, erro
 // ErrClaimLost means the claim is no longer the caller's: its lease ran out
 // and another path took it over.
 var ErrClaimLost = errors.New("claim lost to another path")
+
+// RenewClaim moves c's lease on to leaseUntil, if c still holds: started,
+// with c's token. It is the holder's heartbeat, as in the DynamoDB Lock
+// Client (https://github.com/awslabs/amazon-dynamodb-lock-client). When c
+// was taken over, finished or released, it returns ErrClaimLost and writes
+// nothing.
+func (s *Store) RenewClaim(ctx context.Context, c Claim, leaseUntil time.Time) error {
+	pk, sk := claimKey(c.EventID)
+	held := expression.Name("state").Equal(expression.Value(string(ClaimStarted))).
+		And(expression.Name("token").Equal(expression.Value(c.Token)))
+	expr, err := expression.NewBuilder().
+		WithUpdate(expression.Set(expression.Name("leaseUntil"), expression.Value(leaseUntil.UnixMilli()))).
+		WithCondition(held).Build()
+	if err != nil {
+		return fmt.Errorf("build claim renewal: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: s.table, Key: key(pk, sk), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	if conditionFailed(err) {
+		return fmt.Errorf("renew claim of %s: %w", c.EventID, ErrClaimLost)
+	}
+	if err != nil {
+		return fmt.Errorf("renew claim of %s: %w", c.EventID, err)
+	}
+	return nil
+}
 
 // FinishClaim marks c done, if c still holds.
 func (s *Store) FinishClaim(ctx context.Context, c Claim) error {

@@ -141,6 +141,112 @@ func TestFinishAndReleaseNeedTheToken(t *testing.T) {
 	}
 }
 
+// RenewClaim is the holder's heartbeat: it moves a held lease on, so a
+// takeover waits for the new lease, and it reports ErrClaimLost (writing
+// nothing) once the claim is no longer the caller's.
+func TestRenewClaim(t *testing.T) {
+	ctx := context.Background()
+	lease, renewed := t0.Add(3*time.Second), t0.Add(6*time.Second)
+	tests := []struct {
+		name string
+		// given returns the claim the renewal is made with.
+		given    func(t *testing.T, s *dynamostore.Store) dynamostore.Claim
+		wantErr  error
+		wantLeft func(t *testing.T, got dynamostore.Claim, found bool)
+	}{
+		{"held: the lease moves on", func(t *testing.T, s *dynamostore.Store) dynamostore.Claim {
+			c, _, err := s.TakeClaim(ctx, "ev1", "fast", t0, lease, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, nil, func(t *testing.T, got dynamostore.Claim, found bool) {
+			if !found || !got.LeaseUntil.Equal(renewed) || got.State != dynamostore.ClaimStarted || got.Owner != "fast" {
+				t.Errorf("claim %+v found %v, want fast's, started, leased until %s", got, found, renewed)
+			}
+		}},
+		{"taken over: lost", func(t *testing.T, s *dynamostore.Store) dynamostore.Claim {
+			old, _, err := s.TakeClaim(ctx, "ev1", "fast", t0, t0.Add(-time.Second), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, taken, err := s.TakeClaim(ctx, "ev1", "stream", t0, lease, false); err != nil || !taken {
+				t.Fatalf("take over: %v %v", taken, err)
+			}
+			return old
+		}, dynamostore.ErrClaimLost, func(t *testing.T, got dynamostore.Claim, found bool) {
+			if !found || got.Owner != "stream" || !got.LeaseUntil.Equal(lease) {
+				t.Errorf("claim %+v found %v, want the stream's lease untouched", got, found)
+			}
+		}},
+		{"finished: lost", func(t *testing.T, s *dynamostore.Store) dynamostore.Claim {
+			c, _, err := s.TakeClaim(ctx, "ev1", "fast", t0, lease, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.FinishClaim(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, dynamostore.ErrClaimLost, func(t *testing.T, got dynamostore.Claim, found bool) {
+			if !found || got.State != dynamostore.ClaimDone || !got.LeaseUntil.Equal(lease) {
+				t.Errorf("claim %+v found %v, want done, lease untouched", got, found)
+			}
+		}},
+		{"released: lost, nothing written", func(t *testing.T, s *dynamostore.Store) dynamostore.Claim {
+			c, _, err := s.TakeClaim(ctx, "ev1", "fast", t0, lease, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ReleaseClaim(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, dynamostore.ErrClaimLost, func(t *testing.T, got dynamostore.Claim, found bool) {
+			if found {
+				t.Errorf("claim %+v, want none (a renewal must not recreate it)", got)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := tt.given(t, e.store)
+			err := e.store.RenewClaim(ctx, c, renewed)
+			if (tt.wantErr == nil) != (err == nil) || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("RenewClaim = %v, want %v", err, tt.wantErr)
+			}
+			got, found, err := e.store.GetClaim(ctx, "ev1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.wantLeft(t, got, found)
+		})
+	}
+}
+
+// A renewed lease holds off a takeover past the lease it was taken with.
+func TestRenewedClaimIsNotTakenOver(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	c, _, err := e.store.TakeClaim(ctx, "ev1", "fast", t0, t0.Add(3*time.Second), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RenewClaim(ctx, c, t0.Add(6*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Past the first lease, inside the renewed one.
+	got, taken, err := e.store.TakeClaim(ctx, "ev1", "stream", t0.Add(4*time.Second), t0.Add(time.Minute), false)
+	if err != nil || taken || got.Token != c.Token {
+		t.Errorf("take inside the renewed lease: %+v taken %v %v, want refused with the holder's claim", got, taken, err)
+	}
+	// Past the renewed lease: the holder is gone, the stream takes over.
+	if _, taken, err := e.store.TakeClaim(ctx, "ev1", "stream", t0.Add(7*time.Second), t0.Add(time.Minute), false); err != nil || !taken {
+		t.Errorf("take after the renewed lease: %v %v, want taken", taken, err)
+	}
+}
+
 func TestReleasedClaimCanBeTaken(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
