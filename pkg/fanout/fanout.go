@@ -138,6 +138,8 @@ type Fanout struct {
 	log     *slog.Logger
 	metrics *applog.EMF
 	cfg     Config
+	// clock times the claims' heartbeats and fences (claim.go).
+	clock leaseClock
 }
 
 // New validates cfg and returns a Fanout.
@@ -192,7 +194,7 @@ func New(store Store, poster Poster, queue Queue, log *slog.Logger, metrics *app
 		cfg.Now = time.Now
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
-	return &Fanout{store: store, poster: poster, queue: queue, limiter: limiter, log: log, metrics: metrics, cfg: cfg}, nil
+	return &Fanout{store: store, poster: poster, queue: queue, limiter: limiter, log: log, metrics: metrics, cfg: cfg, clock: realClock{}}, nil
 }
 
 // invocationStats sums one invocation's outcomes for the metrics line.
