@@ -41,6 +41,31 @@ type connServer struct {
 	delivered  map[string][][]byte // connection id -> bodies answered 200
 	script     map[string][]int
 	alwaysFail map[string]bool
+	// gate, when set, holds every post until it is closed; a post whose
+	// caller gives up first is not delivered. arrived hears of each held post.
+	gate    chan struct{}
+	arrived chan string
+}
+
+// hold makes every post wait until the returned release is called.
+func (cs *connServer) hold(t testing.TB) (release func()) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.gate, cs.arrived = make(chan struct{}), make(chan string, 1024)
+	var once sync.Once
+	release = func() { once.Do(func() { close(cs.gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// awaitHeld waits for a held post to arrive.
+func (cs *connServer) awaitHeld(t testing.TB) {
+	t.Helper()
+	select {
+	case <-cs.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no post arrived")
+	}
 }
 
 func newConnServer(t testing.TB) *connServer {
@@ -60,6 +85,17 @@ func (cs *connServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
+	cs.mu.Lock()
+	gate, arrived := cs.gate, cs.arrived
+	cs.mu.Unlock()
+	if gate != nil {
+		arrived <- id
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return // the caller gave up: nothing delivered
+		}
+	}
 	cs.mu.Lock()
 	cs.posts[id] = append(cs.posts[id], body)
 	status := http.StatusOK
