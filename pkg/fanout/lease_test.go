@@ -105,10 +105,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // leaseHarness is a fan-out on clk whose pushes are held, so its delivery
-// lasts as long as the test wants.
+// lasts as long as the test wants. Its calls time out only after the
+// tests' waits (awaitResult): only the fence may cut a held post short.
 func leaseHarness(t *testing.T, clk *fakeClock, claims Claims) (h *harness, release func()) {
 	t.Helper()
-	h = newHarness(t, newWorld(), Config{Claims: claims, Now: clk.Now})
+	h = newHarness(t, newWorld(), Config{Claims: claims, Now: clk.Now, Retry: RetryPolicy{MaxAttempts: 1, CallTimeout: time.Minute}})
 	h.f.clock = clk
 	return h, h.conns.hold(t)
 }
