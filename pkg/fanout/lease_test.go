@@ -201,8 +201,10 @@ var errUnreachable = errors.New("dynamodb unreachable")
 func (unreachableClaims) RenewClaim(context.Context, dynamostore.Claim, time.Time) error {
 	return errUnreachable
 }
-func (unreachableClaims) FinishClaim(context.Context, dynamostore.Claim) error  { return errUnreachable }
-func (unreachableClaims) ReleaseClaim(context.Context, dynamostore.Claim) error { return errUnreachable }
+func (unreachableClaims) FinishClaim(context.Context, dynamostore.Claim) error { return errUnreachable }
+func (unreachableClaims) ReleaseClaim(context.Context, dynamostore.Claim) error {
+	return errUnreachable
+}
 
 // A holder whose renewals fail stops pushing before its lease could end
 // (its held posts are abandoned, undelivered), and the stream takes the
