@@ -295,6 +295,26 @@ func TestRepoTemplateJwksUri(t *testing.T) {
 	}
 }
 
+// The fast path's timeout is decoupled from the claim's lease (a renewed
+// lease, pkg/fanout/claim.go), so it is long enough for a 100,000-subscriber
+// audience lookup; its queue's visibility timeout is at least 6 × that
+// timeout (AWS's advice,
+// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+func TestRepoTemplateFastPathQueue(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	timeout, _ := props(tpl, "FastPathFunction")["Timeout"].(int)
+	if timeout < 30 {
+		t.Errorf("FastPathFunction Timeout %d, want at least 30 s", timeout)
+	}
+	m := props(tpl, "FastPathQueueMapping")
+	if !reflect.DeepEqual(m["EventSourceArn"], map[string]any{"Fn::GetAtt": []any{"FastPathQueue", "Arn"}}) {
+		t.Errorf("EventSourceArn = %v, want FastPathQueue", m["EventSourceArn"])
+	}
+	if v, _ := props(tpl, "FastPathQueue")["VisibilityTimeout"].(int); timeout == 0 || v < 6*timeout {
+		t.Errorf("FastPathQueue VisibilityTimeout %v, want at least 6 × %d", v, timeout)
+	}
+}
+
 // The push worker's queues: each mapping reports partial batches, the push
 // mapping's concurrency is PushWorkers (the rate's divisor), each queue's
 // visibility timeout is at least 6 × the worker's timeout (AWS's advice,

@@ -147,8 +147,8 @@ func TestKillingTheFastPathLosesNothing(t *testing.T) {
 		HTTPURL: s.Endpoints.HTTPAPI, WSURL: s.Endpoints.WebSocket,
 		Tokens:  client.TokenEndpoint{URL: s.Endpoints.Tokens},
 		Members: members, Connections: conns, Posts: 60, Rate: 10,
-		// A killed delivery waits for its lease: the fast path's 5 s
-		// timeout plus a 2 s margin.
+		// A killed delivery waits for its claim's lease to run out
+		// (~3 s without renewals), then the stream's next poll.
 		Wait: 30 * time.Second,
 	})
 	stop()
