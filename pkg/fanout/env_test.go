@@ -22,10 +22,7 @@ func TestReadSettingsInboxRetention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("TABLE_NAME", "t")
-			t.Setenv("WEBSOCKET_MANAGEMENT_ENDPOINT", "https://example.com/dev")
-			t.Setenv("PUSH_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/push")
-			t.Setenv("INBOX_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/inbox")
+			setRequiredEnv(t)
 			t.Setenv("INBOX_RETENTION_DAYS", tt.days)
 			s, err := ReadSettings()
 			if (err != nil) != tt.wantErr {
@@ -53,10 +50,7 @@ func TestReadSettingsRateShare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("TABLE_NAME", "t")
-			t.Setenv("WEBSOCKET_MANAGEMENT_ENDPOINT", "https://example.com/dev")
-			t.Setenv("PUSH_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/push")
-			t.Setenv("INBOX_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/inbox")
+			setRequiredEnv(t)
 			t.Setenv("PUSH_RATE_PER_SECOND", tt.rate)
 			t.Setenv("PUSH_WORKERS", tt.workers)
 			s, err := ReadSettings()
@@ -100,4 +94,13 @@ func TestReadSettingsCommon(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setRequiredEnv sets the variables ReadSettings requires to valid values.
+func setRequiredEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("TABLE_NAME", "t")
+	t.Setenv("WEBSOCKET_MANAGEMENT_ENDPOINT", "https://example.com/dev")
+	t.Setenv("PUSH_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/push")
+	t.Setenv("INBOX_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/inbox")
 }

@@ -749,9 +749,9 @@ func TestGatewayBodyRules(t *testing.T) {
 	}
 }
 
-// receiveFromQueue long-polls the stack's queue whose name contains
-// logicalID, with the admin credentials, and returns one message body.
-func receiveFromQueue(t *testing.T, s *stack.Stack, logicalID string) string {
+// adminQueue returns an SQS client with the admin credentials and the URL
+// of the stack's queue whose name contains logicalID.
+func adminQueue(t *testing.T, s *stack.Stack, logicalID string) (*sqs.Client, string) {
 	t.Helper()
 	var name string
 	for _, q := range s.Queues {
@@ -765,6 +765,14 @@ func receiveFromQueue(t *testing.T, s *stack.Stack, logicalID string) string {
 	c := sqs.New(sqs.Options{Region: s.Region(), BaseEndpoint: aws.String(s.Endpoints.SQS),
 		Credentials: credentials.StaticCredentialsProvider{Value: s.AdminCredentials()}})
 	queueURL := s.Endpoints.SQS + "/" + s.AccountID() + "/" + name
+	return c, queueURL
+}
+
+// receiveFromQueue long-polls the stack's queue whose name contains
+// logicalID, with the admin credentials, and returns one message body.
+func receiveFromQueue(t *testing.T, s *stack.Stack, logicalID string) string {
+	t.Helper()
+	c, queueURL := adminQueue(t, s, logicalID)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		out, err := c.ReceiveMessage(testContext(t), &sqs.ReceiveMessageInput{QueueUrl: &queueURL, WaitTimeSeconds: 5})
@@ -775,6 +783,6 @@ func receiveFromQueue(t *testing.T, s *stack.Stack, logicalID string) string {
 			return aws.ToString(out.Messages[0].Body)
 		}
 	}
-	t.Fatalf("no message in %s", name)
+	t.Fatalf("no message in %s", queueURL)
 	return ""
 }

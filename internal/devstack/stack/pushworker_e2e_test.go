@@ -10,15 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/groupcast/groupcast/internal/devstack/stack"
@@ -153,18 +150,7 @@ func logSink(t *testing.T) *os.File {
 // `aws sqs set-queue-attributes`.
 func setVisibility(t *testing.T, s *stack.Stack, logicalID, seconds string) {
 	t.Helper()
-	var name string
-	for _, q := range s.Queues {
-		if strings.Contains(q, "-"+logicalID+"-") {
-			name = q
-		}
-	}
-	if name == "" {
-		t.Fatalf("no queue %s in %v", logicalID, s.Queues)
-	}
-	c := sqs.New(sqs.Options{Region: s.Region(), BaseEndpoint: aws.String(s.Endpoints.SQS),
-		Credentials: credentials.StaticCredentialsProvider{Value: s.AdminCredentials()}})
-	queueURL := s.Endpoints.SQS + "/" + s.AccountID() + "/" + name
+	c, queueURL := adminQueue(t, s, logicalID)
 	if _, err := c.SetQueueAttributes(testContext(t), &sqs.SetQueueAttributesInput{QueueUrl: &queueURL,
 		Attributes: map[string]string{"VisibilityTimeout": seconds}}); err != nil {
 		t.Fatal(err)
